@@ -1,0 +1,1 @@
+"""Blueprints: the OAuth endpoints, the discovery documents, the example resources."""

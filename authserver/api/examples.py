@@ -1,0 +1,77 @@
+"""The example resources: /api/me and /api/documents, protected by scopes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, abort, jsonify, request
+from sqlalchemy import select
+
+from authserver.extensions import db
+from authserver.models import Document
+from authserver.resource import current_token, require_scopes
+
+bp = Blueprint("examples", __name__, url_prefix="/api")
+
+MAX_TITLE = 200
+MAX_BODY = 20_000
+
+
+@bp.get("/me")
+@require_scopes()
+def me() -> Response:
+    token = current_token()
+    return jsonify(
+        sub=token["sub"],
+        username=token.get("username"),
+        client_id=token["client_id"],
+        scope=token.get_scope(),
+        roles=token.get("roles", []),
+    )
+
+
+@bp.get("/documents")
+@require_scopes("documents:read")
+def list_documents() -> Response:
+    documents = db.session.execute(select(Document).order_by(Document.id)).scalars()
+    return jsonify(documents=[document.to_dict() for document in documents])
+
+
+@bp.get("/documents/<int:document_id>")
+@require_scopes("documents:read")
+def get_document(document_id: int) -> Response:
+    return jsonify(_document_or_404(document_id).to_dict())
+
+
+@bp.post("/documents")
+@require_scopes("documents:write")
+def create_document() -> tuple[Response, int]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, "The body must be a JSON object {title, body}.")
+    title, body = data.get("title"), data.get("body")
+    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
+        abort(400, f"'title' must be a non-empty string of at most {MAX_TITLE} characters.")
+    if not isinstance(body, str) or len(body) > MAX_BODY:
+        abort(400, f"'body' must be a string of at most {MAX_BODY} characters.")
+    document = Document(title=title, body=body, owner=current_token().get("username") or "")
+    db.session.add(document)
+    db.session.commit()
+    return jsonify(document.to_dict()), 201
+
+
+@bp.delete("/documents/<int:document_id>")
+@require_scopes("documents:delete")
+def delete_document(document_id: int) -> tuple[str, int]:
+    db.session.delete(_document_or_404(document_id))
+    db.session.commit()
+    return "", 204
+
+
+def _document_or_404(document_id: int) -> Document:
+    document = db.session.get(Document, document_id) if document_id < 2**31 else None
+    if document is None:
+        abort(404, f"No document {document_id}.")
+    return document
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,71 @@
+"""RFC 8414 authorization server metadata and the public JWKS."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from flask import Blueprint, Flask, Response, current_app, jsonify
+
+from authserver.services import policy_store
+from authserver.state import state
+
+bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+# Listed only when the app serves them (view endpoint name -> path).
+OPTIONAL_ENDPOINTS = {"revocation": "/oauth/revoke", "introspection": "/oauth/introspect"}
+
+
+class Metadata(AuthorizationServerMetadata):
+    """Authlib's RFC 8414 validator, except that no response type is a valid answer.
+
+    This server has no authorization endpoint (password and refresh grants only), so the
+    honest value of ``response_types_supported`` is an empty list.
+    """
+
+    def validate_response_types_supported(self) -> None:
+        if not isinstance(self.get("response_types_supported"), list):
+            raise ValueError('"response_types_supported" MUST be a JSON array')
+
+
+def metadata(issuer: str, scopes: list[str], algorithm: str, endpoints: set[str]) -> dict:
+    """The RFC 8414 document, checked with Authlib's validator."""
+    document = Metadata(
+        issuer=issuer,
+        token_endpoint=f"{issuer}/oauth/token",
+        jwks_uri=f"{issuer}/.well-known/jwks.json",
+        grant_types_supported=["password", "refresh_token"],
+        response_types_supported=[],
+        token_endpoint_auth_methods_supported=AUTH_METHODS,
+        scopes_supported=scopes,
+        access_token_signing_alg_values_supported=[algorithm],
+    )
+    for name, path in OPTIONAL_ENDPOINTS.items():
+        if name in endpoints:
+            document[f"{name}_endpoint"] = issuer + path
+            document[f"{name}_endpoint_auth_methods_supported"] = AUTH_METHODS
+    document.validate()
+    return dict(document)
+
+
+@bp.get("/oauth-authorization-server")
+def authorization_server() -> Response:
+    _, policy = policy_store.live_policy()
+    issuer = current_app.config["ISSUER"]
+    served = {name for name in OPTIONAL_ENDPOINTS if f"oauth.{name}" in current_app.view_functions}
+    document = metadata(issuer, list(policy.scopes), state().keys.alg, served)
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@bp.get("/jwks.json")
+def jwks() -> Response:
+    keys = state().keys
+    keys.reload_if_changed()
+    response = jsonify(keys.public_jwks())
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

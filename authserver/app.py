@@ -1,0 +1,93 @@
+"""The application factory: the one place that wires everything together."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.exc import ArgumentError
+
+from authserver.config import PROJECT_ROOT, ConfigError, load_settings
+
+
+def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build an app for ``env`` (default AUTHSERVER_ENV or development) with ``overrides``.
+
+    Raises ConfigError, with a one-line message naming the setting, on bad configuration.
+    """
+    settings = load_settings(env, overrides)
+    app = Flask("authserver", instance_path=str(PROJECT_ROOT / "instance"))
+    app.config.update(settings)
+    _configure_database(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_CONTENT_LENGTH"]
+    app.config["AUDIENCE"] = settings["AUDIENCE"] or settings["ISSUER"]
+    app.json.sort_keys = False
+    _configure_logging(app)
+
+    from authserver import errors
+    from authserver.extensions import db, migrate, principal
+    from authserver.state import AppState
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    principal.init_app(app)
+    app.extensions["authserver"] = AppState(passwords=_passwords(app), keys=_signing_keys(app))
+    errors.init_app(app)
+
+    from authserver import resource
+    from authserver.api import examples, oauth, wellknown
+    from authserver.oauth2 import server
+    from authserver.services import policy_store
+
+    server.init_app(app)
+    resource.init_app(app)
+    for module in (wellknown, oauth, examples):
+        module.init_app(app)
+    policy_store.init_app(app)
+    return app
+
+
+def _configure_database(app: Flask) -> None:
+    from authserver.database import database_uri, engine_options
+
+    try:
+        uri = database_uri(app.config["DATABASE_URL"], app.instance_path)
+    except ArgumentError:
+        raise ConfigError("AUTHSERVER_DATABASE_URL: not a database URL") from None
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(uri)
+
+
+def _configure_logging(app: Flask) -> None:
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    # Authlib logs whole tokens at DEBUG ("Issue token ..."): never let that through.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+def _passwords(app: Flask):
+    from authserver.passwords import Passwords
+
+    return Passwords(
+        time_cost=app.config["ARGON2_TIME_COST"],
+        memory_cost=app.config["ARGON2_MEMORY_COST"],
+        parallelism=app.config["ARGON2_PARALLELISM"],
+    )
+
+
+def _signing_keys(app: Flask):
+    from authserver.keys import SigningKeyError, SigningKeys
+
+    path = app.config["SIGNING_KEYS"] or os.path.join(app.instance_path, "signing-keys.json")
+    app.config["SIGNING_KEYS"] = path
+    try:
+        return SigningKeys.load_or_create(path, app.config["SIGNING_ALG"])
+    except SigningKeyError as exc:
+        raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: cannot use {path}: {exc.strerror}") from None

@@ -1,0 +1,68 @@
+"""``authserver policies check|apply|export``."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+
+from authserver.cli.common import service_command
+from authserver.policy import load_policy_yaml, undeclared_required_scopes
+from authserver.resource import required_scope_names
+from authserver.services import policy_store
+from authserver.services.policy_store import PolicyInvalid, RolesInUse
+
+group = click.Group("policies", help="Validate, apply and export role policies.")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read: {exc}") from None
+
+
+def _print_issues(path: str, errors, warnings) -> None:
+    for issue in errors:
+        click.echo(issue.format(path), err=True)
+    for issue in warnings:
+        click.echo(issue.format(path).replace(": ", ": warning: ", 1), err=True)
+
+
+@service_command(group, "check")
+@click.argument("path", metavar="FILE")
+def check(path: str) -> None:
+    """Validate FILE: every error as FILE:LINE:COLUMN: message; exit 1 if any."""
+    result = load_policy_yaml(_read(path))
+    warnings = list(result.warnings)
+    if result.policy is not None:
+        warnings += undeclared_required_scopes(result.policy, required_scope_names(current_app))
+    _print_issues(path, result.errors, warnings)
+    if result.errors:
+        raise click.exceptions.Exit(1)
+    click.echo(f"{path}: ok ({len(warnings)} warning(s))")
+
+
+@service_command(group, "apply")
+@click.argument("path", metavar="FILE")
+@click.option("--strip-removed-roles", is_flag=True, help="Take removed roles from their users.")
+def apply(path: str, strip_removed_roles: bool) -> None:
+    """Make FILE the live policy (a new version) and print it."""
+    try:
+        version, result = policy_store.save_version(
+            _read(path), actor="cli", strip_roles=strip_removed_roles
+        )
+    except PolicyInvalid as exc:
+        _print_issues(path, exc.result.errors, ())
+        raise click.exceptions.Exit(1) from None
+    except RolesInUse as exc:
+        raise click.ClickException(f"{exc} (use --strip-removed-roles)") from None
+    _print_issues(path, (), result.warnings)
+    click.echo(f"policy version {version} is live", err=True)
+    click.echo(result.policy.to_yaml(), nl=False)
+
+
+@service_command(group, "export")
+def export() -> None:
+    """Print the live policy as YAML (round-trips through apply)."""
+    click.echo(policy_store.live_source(), nl=False)

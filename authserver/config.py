@@ -1,0 +1,158 @@
+"""Settings: defaults, a TOML file per environment, AUTHSERVER_* overrides, validated at start.
+
+Every setting is read here once, checked, and put in ``app.config`` under its name without
+the ``AUTHSERVER_`` prefix. A bad value stops the start with one line naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PREFIX = "AUTHSERVER_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ("development", "testing", "production")
+SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line that names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any = None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return _text(value)
+
+
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("expected a whole number")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected a whole number") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return number
+
+    return parse
+
+
+def _url(value: Any) -> str:
+    text = _text(value).rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return text
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", _optional_text),
+    Setting("REDIS_URL", _optional_text),
+    Setting("ISSUER", _url, "http://127.0.0.1:5000"),
+    Setting("AUDIENCE", _optional_text),
+    Setting("POLICY_FILE", _text, "policies/roles.yaml"),
+    Setting("SIGNING_KEYS", _optional_text),
+    Setting("SIGNING_ALG", _choice(SIGNING_ALGORITHMS), "RS256"),
+    Setting("ACCESS_TOKEN_TTL", _int_between(30, 86_400), 900),
+    Setting("REFRESH_TOKEN_TTL", _int_between(60, 31_536_000), 2_592_000),
+    Setting("TOKEN_RATE_LIMIT", _text, "60/minute"),
+    Setting("LOCKOUT_THRESHOLD", _int_between(3, 30), 10),
+    Setting("ARGON2_TIME_COST", _int_between(1, 20), 2),
+    Setting("ARGON2_MEMORY_COST", _int_between(8, 4_194_304), 19_456),
+    Setting("ARGON2_PARALLELISM", _int_between(1, 16), 1),
+    Setting("MAX_CONTENT_LENGTH", _int_between(1_024, 10_485_760), 65_536),
+    Setting("LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "INFO"),
+)
+
+
+def config_dir() -> Path:
+    """Where ``<env>.toml`` files live: AUTHSERVER_CONFIG_DIR or the project's config/."""
+    return Path(os.environ.get(PREFIX + "CONFIG_DIR", PROJECT_ROOT / "config"))
+
+
+def _file_values(env: str) -> dict[str, Any]:
+    path = config_dir() / f"{env}.toml"
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read settings: {exc}") from None
+    return {str(key).upper(): value for key, value in data.items()}
+
+
+def load_settings(
+    env: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Merge defaults, the env's TOML file, AUTHSERVER_* variables and overrides; validate."""
+    environ = os.environ if environ is None else environ
+    env = env or environ.get(PREFIX + "ENV") or "development"
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"{PREFIX}ENV: expected one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    raw: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    sources = {name: "default" for name in raw}
+    known = {s.name for s in SETTINGS}
+    for name, value in _file_values(env).items():
+        if name not in known:
+            raise ConfigError(f"config/{env}.toml: unknown setting {name!r}")
+        raw[name], sources[name] = value, f"config/{env}.toml"
+    for setting in SETTINGS:
+        if PREFIX + setting.name in environ:
+            raw[setting.name] = environ[PREFIX + setting.name]
+            sources[setting.name] = "environment"
+    for name, value in (overrides or {}).items():
+        raw[name.upper().removeprefix(PREFIX)] = value
+        sources[name.upper().removeprefix(PREFIX)] = "overrides"
+    settings: dict[str, Any] = {"ENV": env}
+    for setting in SETTINGS:
+        try:
+            settings[setting.name] = setting.parse(raw[setting.name])
+        except ValueError as exc:
+            where = sources[setting.name]
+            raise ConfigError(f"{PREFIX}{setting.name} ({where}): {exc}") from None
+    for name, value in raw.items():
+        if name not in known:
+            settings[name] = value  # Flask's own keys (TESTING, ...) pass through untouched
+    return settings

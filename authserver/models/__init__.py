@@ -1,0 +1,18 @@
+"""SQLAlchemy models: persistence only, no business rules."""
+
+from authserver.models.client import Client
+from authserver.models.document import Document
+from authserver.models.policy import PolicyVersion
+from authserver.models.token import RefreshFamily, RefreshToken, RevokedToken
+from authserver.models.user import User, UserRole
+
+__all__ = [
+    "Client",
+    "Document",
+    "PolicyVersion",
+    "RefreshFamily",
+    "RefreshToken",
+    "RevokedToken",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,56 @@
+"""Refresh-token families, the refresh tokens themselves (as digests), revoked access tokens."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from authserver.extensions import db
+from authserver.models.base import UTCDateTime, utcnow
+
+
+class RefreshFamily(db.Model):
+    """All refresh tokens born of one login; its scope is the ceiling of every refresh."""
+
+    __tablename__ = "refresh_families"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class RefreshToken(db.Model):
+    """One refresh token, stored only as the SHA-256 digest of its value."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    family_id: Mapped[str] = mapped_column(
+        ForeignKey("refresh_families.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    family: Mapped[RefreshFamily] = relationship(lazy="joined")
+
+    # Authlib token hooks
+    def check_client(self, client) -> bool:
+        return self.family.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.family.scope
+
+
+class RevokedToken(db.Model):
+    """A revoked access token's ``jti``, kept until the token would have expired."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -1,0 +1,110 @@
+"""The password and refresh_token grants: thin subclasses over Authlib's storage hooks.
+
+Both apply the granting rule of SPEC §7 against the newest policy version, and both answer
+RFC 6749 §5.2 ``invalid_grant`` where Authlib would say ``invalid_request``.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
+from flask import current_app
+
+from authserver.extensions import db
+from authserver.policy import InvalidScope, grant_scopes, parse_scope
+from authserver.services import policy_store, refresh_tokens, users
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def _granted_scope(request, user, ceiling: str | None = None) -> str:
+    """requested ∩ the user's roles now ∩ the client's scopes (∩ the family's ceiling)."""
+    try:
+        requested = parse_scope(request.payload.scope)
+        _, policy = policy_store.live_policy()
+        granted = grant_scopes(
+            policy,
+            requested,
+            user.roles,
+            request.client.scope_list,
+            ceiling.split() if ceiling is not None else None,
+        )
+    except InvalidScope as exc:
+        raise InvalidScopeError(exc.description) from None
+    return " ".join(granted)
+
+
+class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def authenticate_user(self, username: str, password: str):
+        user = users.authenticate(username, password)
+        if user is None:
+            # One answer for an unknown user, a wrong password and a disabled account.
+            raise InvalidGrantError("Invalid username or password.")
+        return user
+
+    def validate_requested_scope(self) -> None:
+        self.request.scope = _granted_scope(self.request, self.request.user)
+
+    def create_token_response(self):
+        token = self.generate_token(user=self.request.user, scope=self.request.scope)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class RefreshGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotate on every use
+
+    def authenticate_refresh_token(self, refresh_token: str):
+        token = refresh_tokens.find(refresh_token)
+        if token is None or not refresh_tokens.is_usable(token):
+            return None
+        if token.used_at is not None:
+            _reuse_detected(token, "reused")
+            return None
+        return token
+
+    def _validate_token_scope(self, token) -> None:
+        """Replaced by the granting rule, which needs the user (see validate_token_request)."""
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        token = self.request.refresh_token
+        user = self.authenticate_user(token)
+        if user is None:
+            raise InvalidGrantError("The user of this refresh token is disabled or gone.")
+        self.request.user = user
+        self.request.scope = _granted_scope(self.request, user, ceiling=token.family.scope)
+
+    def authenticate_user(self, refresh_token):
+        user = users.find_by_id(refresh_token.family.user_id)
+        return user if user is not None and not user.disabled else None
+
+    def create_token_response(self):
+        old = self.request.refresh_token
+        if not refresh_tokens.claim(old):
+            db.session.rollback()
+            _reuse_detected(old, "concurrent_use")
+            raise InvalidGrantError()
+        token = self.generate_token(
+            user=self.request.user, scope=self.request.scope, include_refresh_token=True
+        )
+        self.save_token(token)  # commits the claim and the new token together
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    def revoke_old_credential(self, refresh_token) -> None:
+        """Done atomically by the claim in create_token_response."""
+
+
+def _reuse_detected(token, how: str) -> None:
+    """RFC 9700 §4.14.2: a used refresh token came back, so the whole family is revoked."""
+    refresh_tokens.revoke_family(token.family_id, reason="reuse")
+    db.session.commit()
+    current_app.logger.warning(
+        "refresh token reuse (%s): family %s of user %s revoked",
+        how,
+        token.family_id,
+        token.family.user_id,
+    )

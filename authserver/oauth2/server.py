@@ -1,0 +1,46 @@
+"""One Authlib AuthorizationServer per app, kept in ``app.extensions``.
+
+Authlib keeps grants and config on the server instance: a module-level server shared by
+several apps would pile up grants and let the last app's config win.
+"""
+
+from __future__ import annotations
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from flask import Flask
+
+from authserver.extensions import db
+from authserver.oauth2.grants import PasswordGrant, RefreshGrant
+from authserver.oauth2.tokens import AccessTokenGenerator
+from authserver.services import clients, refresh_tokens
+from authserver.state import state
+
+
+def _save_token(app: Flask):
+    def save_token(token: dict, request) -> None:
+        value = token.get("refresh_token")
+        if not value:
+            return
+        if request.payload.grant_type == "refresh_token":
+            refresh_tokens.add_to_family(request.refresh_token.family, value, token["scope"])
+        else:
+            refresh_tokens.start_family(
+                request.user.id,
+                request.client.client_id,
+                token["scope"],
+                value,
+                app.config["REFRESH_TOKEN_TTL"],
+            )
+        db.session.commit()
+
+    return save_token
+
+
+def init_app(app: Flask) -> None:
+    server = AuthorizationServer()
+    server.init_app(app, query_client=clients.find, save_token=_save_token(app))
+    # init_app registered Authlib's default generator: ours must come after it.
+    server.register_token_generator("default", AccessTokenGenerator(app))
+    server.register_grant(PasswordGrant)
+    server.register_grant(RefreshGrant)
+    state(app).authorization_server = server

@@ -1,0 +1,38 @@
+"""Per-app runtime objects, kept in ``app.extensions["authserver"]``.
+
+Nothing here is module-global, so a test suite can build many apps side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from authserver.keys import SigningKeys
+    from authserver.passwords import Passwords
+    from authserver.policy import Policy
+
+
+@dataclass
+class PolicyCache:
+    """The newest policy version this process has parsed."""
+
+    version: int = 0
+    policy: Policy | None = None
+
+
+@dataclass
+class AppState:
+    passwords: Passwords
+    keys: SigningKeys
+    policy_cache: PolicyCache = field(default_factory=PolicyCache)
+    authorization_server: Any = None
+    resource_protector: Any = None
+
+
+def state(app: Flask | None = None) -> AppState:
+    """The AppState of ``app`` (default: the current app)."""
+    return (app or current_app).extensions["authserver"]
