@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import Flask
+from joserfc.jwk import KeySet
 
 from authserver.digests import new_secret
 from authserver.state import state
@@ -33,10 +34,10 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
     def alg(self, _value: str) -> None:
         """The algorithm follows the signing key; the base class's assignment is ignored."""
 
-    def get_jwks(self) -> dict:
+    def get_jwks(self) -> KeySet:
         keys = state(self.app).keys
         keys.reload_if_changed()
-        return keys.private_jwks()
+        return keys.signing_key_set()
 
     def get_audiences(self, client, user, scope) -> str:
         return self.app.config["AUDIENCE"]
