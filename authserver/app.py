@@ -47,8 +47,38 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     resource.init_app(app)
     for module in (wellknown, oauth, examples):
         module.init_app(app)
+    _init_counters(app)
     policy_store.init_app(app)
     return app
+
+
+def _init_counters(app: Flask) -> None:
+    """Lockout counters and the token-endpoint rate limit: in Redis when configured."""
+    import redis
+
+    from authserver import ratelimit
+    from authserver.services import lockout
+    from authserver.state import state
+
+    config = app.config
+    rules = lockout.LockoutRules(
+        config["LOCKOUT_THRESHOLD"],
+        config["LOCKOUT_BASE_SECONDS"],
+        config["LOCKOUT_MAX_SECONDS"],
+        config["LOCKOUT_RESET_SECONDS"],
+    )
+    app_state = state(app)
+    app_state.lockout = lockout.DatabaseCounters(rules)
+    if config["REDIS_URL"]:
+        app_state.redis = redis.Redis.from_url(
+            config["REDIS_URL"], socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        app_state.lockout = lockout.FailoverCounters(
+            lockout.RedisCounters(rules, app_state.redis),
+            app_state.lockout,
+            config["REDIS_FAILURE"],
+        )
+    app_state.limiter = ratelimit.init_app(app)
 
 
 def _configure_database(app: Flask) -> None:

@@ -86,9 +86,27 @@ def _boolean(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
+def _redis_url(value: Any) -> str | None:
+    text = _optional_text(value)
+    if text is not None and not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return text
+
+
+def _rate_limit(value: Any) -> str:
+    from limits import parse_many
+
+    text = _text(value)
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ValueError("expected Flask-Limiter notation such as '30/minute'") from None
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", _optional_text),
-    Setting("REDIS_URL", _optional_text),
+    Setting("REDIS_URL", _redis_url),
     Setting("ISSUER", _url, "http://127.0.0.1:5000"),
     Setting("AUDIENCE", _optional_text),
     Setting("POLICY_FILE", _text, "policies/roles.yaml"),
@@ -96,8 +114,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIGNING_ALG", _choice(SIGNING_ALGORITHMS), "RS256"),
     Setting("ACCESS_TOKEN_TTL", _int_between(30, 86_400), 900),
     Setting("REFRESH_TOKEN_TTL", _int_between(60, 31_536_000), 2_592_000),
-    Setting("TOKEN_RATE_LIMIT", _text, "60/minute"),
+    Setting("TOKEN_RATE_LIMIT", _rate_limit, "30/minute"),
     Setting("LOCKOUT_THRESHOLD", _int_between(3, 30), 10),
+    Setting("LOCKOUT_BASE_SECONDS", _int_between(1, 86_400), 60),
+    Setting("LOCKOUT_MAX_SECONDS", _int_between(1, 86_400), 900),
+    Setting("LOCKOUT_RESET_SECONDS", _int_between(60, 604_800), 43_200),
+    Setting("REDIS_FAILURE", _choice(("fallback", "closed")), "fallback"),
     Setting("ARGON2_TIME_COST", _int_between(1, 20), 2),
     Setting("ARGON2_MEMORY_COST", _int_between(8, 4_194_304), 19_456),
     Setting("ARGON2_PARALLELISM", _int_between(1, 16), 1),

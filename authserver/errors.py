@@ -6,8 +6,12 @@ No request, however malformed, may get Werkzeug's HTML page or a traceback.
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, request
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from authserver.services.errors import ServiceError
 
 PROBLEM_TYPE = "about:blank"
 
@@ -43,6 +47,8 @@ def oauth_error_response(status: int, error: str, description: str = "") -> Resp
 
 
 def _error_code(exc: HTTPException) -> str:
+    if request.path.startswith("/oauth/") and exc.code == 503:
+        return "temporarily_unavailable"
     if request.path.startswith("/oauth/") and (exc.code or 500) < 500:
         return "invalid_request"
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
@@ -60,19 +66,30 @@ def _handle_http(exc: HTTPException) -> Response:
     return response
 
 
-def _handle_database_down(exc: OperationalError) -> Response:
+def _unavailable(what: str) -> Response:
+    """503 with Retry-After: the request was not carried out and may be retried."""
     from flask import current_app
 
-    current_app.logger.error("database unavailable: %s", type(exc.orig).__name__)
-    response = _handle_http(_unavailable())
-    response.headers["Retry-After"] = "5"
-    return response
+    current_app.logger.error("%s unavailable", what)
+    return _handle_http(
+        ServiceUnavailable("The service is temporarily unavailable; retry shortly.", retry_after=5)
+    )
 
 
-def _unavailable() -> HTTPException:
-    from werkzeug.exceptions import ServiceUnavailable
+def _handle_database_down(exc: OperationalError) -> Response:
+    return _unavailable(f"database ({type(exc.orig).__name__})")
 
-    return ServiceUnavailable("The service is temporarily unavailable; retry shortly.")
+
+def _handle_redis_down(exc: Exception) -> Response:
+    return _unavailable(f"redis ({type(exc).__name__})")
+
+
+def _handle_service_error(exc: ServiceError) -> Response:
+    if exc.status == 503:
+        return _unavailable(str(exc))
+    if request.path.startswith("/admin"):
+        return problem_response(exc.status, type(exc).__name__, str(exc))
+    return oauth_error_response(exc.status, "invalid_request", str(exc))
 
 
 def _handle_unexpected(exc: Exception) -> Response:
@@ -90,4 +107,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(ProblemError, _handle_problem)
     app.register_error_handler(OperationalError, _handle_database_down)
+    app.register_error_handler(ServiceError, _handle_service_error)
+    app.register_error_handler(RedisError, _handle_redis_down)
+    app.register_error_handler(StorageError, _handle_redis_down)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -31,6 +31,9 @@ class AppState:
     policy_cache: PolicyCache = field(default_factory=PolicyCache)
     authorization_server: Any = None
     resource_protector: Any = None
+    redis: Any = None  # redis.Redis when AUTHSERVER_REDIS_URL is set
+    lockout: Any = None  # services.lockout counters
+    limiter: Any = None
 
 
 def state(app: Flask | None = None) -> AppState:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import BadRequest
 
@@ -19,15 +22,35 @@ def rejection_response(exc: RequestRejected) -> Response:
     return response
 
 
-@bp.post("/token")
-def token() -> Response:
+def _checked(respond: Callable[[AuthorizationServer], Response]) -> Response:
+    """Run ``respond`` after our checks on the raw request; every answer is no-store."""
     try:
         check_form_request(request)
     except RequestRejected as exc:
         return rejection_response(exc)
     except BadRequest:
         return oauth_error_response(400, "invalid_request", "the body is not a valid form")
-    return state().authorization_server.create_token_response()
+    response = respond(state().authorization_server)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.post("/token")
+def token() -> Response:
+    return _checked(lambda server: server.create_token_response())
+
+
+@bp.post("/revoke", endpoint="revocation")
+def revoke() -> Response:
+    """RFC 7009: 200 for a revoked or an unknown token alike."""
+    return _checked(lambda server: server.create_endpoint_response("revocation"))
+
+
+@bp.post("/introspect", endpoint="introspection")
+def introspect() -> Response:
+    """RFC 7662: the token's claims when active, else exactly {"active": false}."""
+    return _checked(lambda server: server.create_endpoint_response("introspection"))
 
 
 def init_app(app: Flask) -> None:

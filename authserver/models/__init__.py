@@ -2,6 +2,7 @@
 
 from authserver.models.client import Client
 from authserver.models.document import Document
+from authserver.models.lockout import LoginFailure
 from authserver.models.policy import PolicyVersion
 from authserver.models.token import RefreshFamily, RefreshToken, RevokedToken
 from authserver.models.user import User, UserRole
@@ -9,6 +10,7 @@ from authserver.models.user import User, UserRole
 __all__ = [
     "Client",
     "Document",
+    "LoginFailure",
     "PolicyVersion",
     "RefreshFamily",
     "RefreshToken",

@@ -11,6 +11,8 @@ from flask import Flask
 
 from authserver.extensions import db
 from authserver.oauth2.grants import PasswordGrant, RefreshGrant
+from authserver.oauth2.introspection import IntrospectionEndpoint
+from authserver.oauth2.revocation import RevocationEndpoint
 from authserver.oauth2.tokens import AccessTokenGenerator
 from authserver.services import clients, refresh_tokens
 from authserver.state import state
@@ -43,4 +45,6 @@ def init_app(app: Flask) -> None:
     server.register_token_generator("default", AccessTokenGenerator(app))
     server.register_grant(PasswordGrant)
     server.register_grant(RefreshGrant)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
     state(app).authorization_server = server

@@ -17,3 +17,9 @@ class Conflict(ServiceError):
 
 class Invalid(ServiceError):
     status = 422
+
+
+class Unavailable(ServiceError):
+    """A backing service (database, Redis) is down: the request may be retried shortly."""
+
+    status = 503

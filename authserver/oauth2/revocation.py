@@ -1,0 +1,35 @@
+"""RFC 7009 token revocation on Authlib's RevocationEndpoint.
+
+Authlib's rfc9068 revocation refuses to revoke JWTs; ours puts the access token's ``jti`` on
+the revocation list until its ``exp``, and revoking a refresh token ends its whole family.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
+
+from authserver.extensions import db
+from authserver.oauth2.token_lookup import ACCESS, FoundToken, find_token
+from authserver.services import refresh_tokens, revocation
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+class RevocationEndpoint(_RevocationEndpoint):
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def check_params(self, request, client) -> None:
+        """``token`` is required; ``token_type_hint`` is a hint, never a reason to refuse."""
+        if not request.form.get("token"):
+            raise InvalidRequestError("Missing 'token' in request.")
+
+    def query_token(self, token_string: str, token_type_hint: str | None):
+        return find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token: FoundToken, request) -> None:
+        if token.kind == ACCESS:
+            revocation.revoke(token.claims["jti"], int(token.claims["exp"]))
+        else:
+            refresh_tokens.revoke_family(token.row.family_id, reason="revoked")
+            db.session.commit()

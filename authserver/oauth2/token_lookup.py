@@ -1,0 +1,95 @@
+"""Find a presented token of either kind, for revocation (RFC 7009) and introspection (RFC 7662).
+
+``token_type_hint`` only decides which kind is tried first (RFC 7009 §2.1: the server MUST
+extend its search across all supported token types).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from authserver import access_tokens
+from authserver.models import RefreshToken
+from authserver.models.base import utcnow
+from authserver.services import refresh_tokens, revocation, users
+from authserver.state import state
+
+ACCESS, REFRESH = "access_token", "refresh_token"
+
+
+@dataclass
+class FoundToken:
+    """A token we issued: an access token's verified claims, or a refresh-token row."""
+
+    kind: str
+    client_id: str
+    claims: access_tokens.AccessToken | None = None
+    row: RefreshToken | None = None
+
+    def check_client(self, client) -> bool:
+        return self.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.claims.get_scope() if self.claims is not None else self.row.scope
+
+    def is_expired(self) -> bool:
+        if self.claims is not None:
+            return self.claims.is_expired()
+        return self.row.family.expires_at <= utcnow()
+
+    def is_revoked(self) -> bool:
+        if self.claims is not None:
+            return revocation.is_revoked(self.claims["jti"])
+        return self.row.used_at is not None or self.row.family.revoked_at is not None
+
+    def describe(self) -> dict[str, Any]:
+        """The RFC 7662 members of an active token."""
+        if self.claims is not None:
+            claims = self.claims
+            names = ("scope", "client_id", "sub", "username", "exp", "iat", "iss", "aud", "jti")
+            payload = {name: claims[name] for name in names if name in claims}
+            return {"active": True, **payload, "token_type": "Bearer"}
+        family = self.row.family
+        user = users.find_by_id(family.user_id)
+        return {
+            "active": True,
+            "scope": self.row.scope,
+            "client_id": family.client_id,
+            "sub": str(family.user_id),
+            "username": user.username if user else None,
+            "exp": int(family.expires_at.timestamp()),
+            "iat": int(self.row.created_at.timestamp()),
+            "token_type": REFRESH,
+        }
+
+
+def _as_access_token(value: str) -> FoundToken | None:
+    config = current_app.config
+    claims = access_tokens.decode(value, state().keys, config["ISSUER"], config["AUDIENCE"])
+    if claims is None:
+        return None
+    return FoundToken(ACCESS, claims["client_id"], claims=claims)
+
+
+def _as_refresh_token(value: str) -> FoundToken | None:
+    if len(value) > 512:
+        return None
+    row = refresh_tokens.find(value)
+    if row is None:
+        return None
+    return FoundToken(REFRESH, row.family.client_id, row=row)
+
+
+def find_token(value: str, hint: str | None) -> FoundToken | None:
+    """The token for ``value`` (valid signature for JWTs, a known digest for refresh tokens)."""
+    finders = [_as_access_token, _as_refresh_token]
+    if hint == REFRESH:
+        finders.reverse()
+    for finder in finders:
+        token = finder(value)
+        if token is not None:
+            return token
+    return None

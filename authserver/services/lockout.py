@@ -1,0 +1,141 @@
+"""Per-account brute-force protection: failures in a row lock the account for a growing while.
+
+The lock grows as ``base * 2**(failures - threshold)`` up to ``max`` seconds (defaults: 10
+failures, 1 minute, 15 minutes; Keycloak's are 30 failures, 1 minute increment, 15 minutes
+and it ships the feature switched off). A success resets the count; failures older than the
+reset window are forgotten. Counters live in Redis when it is configured (shared by every
+instance), else in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from sqlalchemy import case, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from authserver.extensions import db
+from authserver.models import LoginFailure
+from authserver.models.base import utcnow
+from authserver.services.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LockoutRules:
+    threshold: int = 10
+    base_seconds: int = 60
+    max_seconds: int = 900
+    reset_seconds: int = 43_200
+
+    def lock_seconds(self, failures: int) -> int:
+        if failures < self.threshold:
+            return 0
+        return min(self.base_seconds * 2 ** min(failures - self.threshold, 30), self.max_seconds)
+
+
+class DatabaseCounters:
+    """Counters in the ``login_failures`` table: one atomic upsert per failure."""
+
+    def __init__(self, rules: LockoutRules) -> None:
+        self.rules = rules
+
+    def locked_until(self, key: str) -> float:
+        value = db.session.execute(
+            select(LoginFailure.locked_until).where(LoginFailure.account_digest == key)
+        ).scalar()
+        return value.timestamp() if value is not None else 0.0
+
+    def record_failure(self, key: str) -> float:
+        """Count one failure; returns the Unix time the account is locked until (0: not)."""
+        now = utcnow()
+        stale = now - timedelta(seconds=self.rules.reset_seconds)
+        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        table = LoginFailure.__table__
+        statement = insert(table).values(account_digest=key, failures=1, updated_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.account_digest],
+            set_={
+                "failures": case((table.c.updated_at < stale, 1), else_=table.c.failures + 1),
+                "updated_at": now,
+            },
+        ).returning(table.c.failures)
+        failures = db.session.execute(statement).scalar_one()
+        seconds = self.rules.lock_seconds(failures)
+        until = now + timedelta(seconds=seconds) if seconds else None
+        if until is not None:
+            db.session.execute(
+                table.update().where(table.c.account_digest == key).values(locked_until=until)
+            )
+        db.session.commit()
+        return until.timestamp() if until else 0.0
+
+    def reset(self, key: str) -> None:
+        result = db.session.execute(delete(LoginFailure).where(LoginFailure.account_digest == key))
+        if result.rowcount:
+            db.session.commit()
+
+
+class RedisCounters:
+    """Counters in Redis, shared by every instance: a hash per account with a TTL."""
+
+    PREFIX = "authserver:lockout:"
+
+    def __init__(self, rules: LockoutRules, client: redis.Redis) -> None:
+        self.rules, self.client = rules, client
+
+    def locked_until(self, key: str) -> float:
+        value = self.client.hget(self.PREFIX + key, "locked_until")
+        return float(value) if value else 0.0
+
+    def record_failure(self, key: str) -> float:
+        name = self.PREFIX + key
+        pipe = self.client.pipeline()
+        pipe.hincrby(name, "failures", 1)
+        pipe.expire(name, self.rules.reset_seconds)
+        failures = pipe.execute()[0]
+        seconds = self.rules.lock_seconds(failures)
+        if not seconds:
+            return 0.0
+        until = time.time() + seconds
+        self.client.hset(name, "locked_until", until)
+        return until
+
+    def reset(self, key: str) -> None:
+        self.client.delete(self.PREFIX + key)
+
+
+class FailoverCounters:
+    """Redis counters that survive a Redis outage as the operator chose.
+
+    ``fallback`` (default): count in the database until Redis answers again, so brute-force
+    protection never switches off. ``closed``: refuse password logins (503) while Redis is
+    down, for deployments that would rather stop than split their counters.
+    """
+
+    def __init__(self, primary: RedisCounters, fallback: DatabaseCounters, mode: str) -> None:
+        self.primary, self.fallback, self.mode = primary, fallback, mode
+
+    def _call(self, method: str, key: str):
+        try:
+            return getattr(self.primary, method)(key)
+        except redis.RedisError as exc:
+            log.warning("redis unavailable for lockout counters: %s", type(exc).__name__)
+            if self.mode == "closed":
+                raise Unavailable("lockout counters are unavailable") from None
+            return getattr(self.fallback, method)(key)
+
+    def locked_until(self, key: str) -> float:
+        return self._call("locked_until", key)
+
+    def record_failure(self, key: str) -> float:
+        return self._call("record_failure", key)
+
+    def reset(self, key: str) -> None:
+        self._call("reset", key)
