@@ -28,7 +28,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     app.json.sort_keys = False
     _configure_logging(app)
 
-    from authserver import errors
+    from authserver import errors, headers
     from authserver.extensions import db, migrate, principal
     from authserver.state import AppState
 
@@ -37,6 +37,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     principal.init_app(app)
     app.extensions["authserver"] = AppState(passwords=_passwords(app), keys=_signing_keys(app))
     errors.init_app(app)
+    headers.init_app(app)
 
     from authserver import resource
     from authserver.api import examples, oauth, wellknown
