@@ -15,9 +15,15 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from authserver.keys import SigningKeys
 
-MAX_TOKEN_LENGTH = 4096
+#: Our own tokens grow with the user's roles and scopes. 8 KB is what gunicorn and nginx
+#: accept in one header line by default; anything longer is refused before it is parsed.
+MAX_TOKEN_LENGTH = 8192
+#: RFC 9068 §4; media types compare case-insensitively (RFC 2045 §5.1).
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
+#: Seconds another instance's clock may run ahead of ours (``iat``/``nbf`` only; ``exp`` is
+#: strict): without it a token is refused as "issued in the future" by a slower host.
+CLOCK_SKEW = 30
 
 
 class AccessToken(dict):
@@ -43,7 +49,24 @@ def _registry(issuer: str, audience: str) -> JWTClaimsRegistry:
     options = {name: {"essential": True} for name in REQUIRED_CLAIMS}
     options["iss"] = {"essential": True, "value": issuer}
     options["aud"] = {"essential": True, "value": audience}
-    return JWTClaimsRegistry(leeway=0, **options)
+    return JWTClaimsRegistry(leeway=CLOCK_SKEW, **options)
+
+
+def _typ_ok(header: dict) -> bool:
+    typ = header.get("typ")
+    return isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
+
+
+def _extra_claims_ok(claims: dict) -> bool:
+    """Types the registry does not check: what resource code reads must be what it expects."""
+    if not isinstance(claims.get("scope", ""), str):
+        return False
+    if not isinstance(claims["client_id"], str):
+        return False
+    if not isinstance(claims.get("username", ""), str):
+        return False
+    roles = claims.get("roles", [])
+    return isinstance(roles, list) and all(isinstance(role, str) for role in roles)
 
 
 def decode(value: str, keys: SigningKeys, issuer: str, audience: str) -> AccessToken | None:
@@ -51,14 +74,14 @@ def decode(value: str, keys: SigningKeys, issuer: str, audience: str) -> AccessT
     if not value or len(value) > MAX_TOKEN_LENGTH:
         return None
     token = _decode_signed(value, keys)
-    if token is None or token.header.get("typ") not in ACCESS_TOKEN_TYPES:
+    if token is None or not _typ_ok(token.header):
         return None
     try:
         _registry(issuer, audience).validate(token.claims)
     except JoseError:
         return None
-    if not isinstance(token.claims.get("scope", ""), str):
-        return None
+    if token.claims["exp"] <= time.time() or not _extra_claims_ok(token.claims):
+        return None  # the registry's leeway is for clock skew at issue, not for expiry
     return AccessToken(token.claims)
 
 

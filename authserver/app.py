@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.exc import ArgumentError
 
+from authserver import production
 from authserver.config import PROJECT_ROOT, ConfigError, load_settings
 
 
@@ -20,6 +21,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     Raises ConfigError, with a one-line message naming the setting, on bad configuration.
     """
     settings = load_settings(env, overrides)
+    production.check_settings(settings)
     app = Flask("authserver", instance_path=str(PROJECT_ROOT / "instance"))
     app.config.update(settings)
     _configure_database(app)
@@ -28,7 +30,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     app.json.sort_keys = False
     _configure_logging(app)
 
-    from authserver import errors, headers
+    from authserver import errors, headers, metrics, request_log
     from authserver.extensions import db, migrate, principal
     from authserver.state import AppState
 
@@ -38,18 +40,39 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     app.extensions["authserver"] = AppState(passwords=_passwords(app), keys=_signing_keys(app))
     errors.init_app(app)
     headers.init_app(app)
+    request_log.init_app(app)
+    metrics.init_app(app)
 
     from authserver import resource
-    from authserver.api import examples, oauth, wellknown
+    from authserver.api import (
+        admin_audit,
+        admin_policy,
+        admin_users,
+        examples,
+        health,
+        oauth,
+        openapi,
+        wellknown,
+    )
     from authserver.oauth2 import server
     from authserver.services import policy_store
 
     server.init_app(app)
     resource.init_app(app)
-    for module in (wellknown, oauth, examples):
+    for module in (
+        wellknown,
+        oauth,
+        examples,
+        health,
+        admin_policy,
+        admin_users,
+        admin_audit,
+        openapi,
+    ):
         module.init_app(app)
     _init_counters(app)
     policy_store.init_app(app)
+    production.check_demo_data(app)
     return app
 
 
@@ -96,7 +119,12 @@ def _configure_database(app: Flask) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
+    from flask.logging import default_handler
+
+    from authserver.log_format import JSONFormatter
+
     app.logger.setLevel(app.config["LOG_LEVEL"])
+    default_handler.setFormatter(JSONFormatter())  # every app line is one JSON object
     # Authlib logs whole tokens at DEBUG ("Issue token ..."): never let that through.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PREFIX = "AUTHSERVER_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def _optional_text(value: Any) -> str | None:
 
 def _int_between(low: int, high: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        if isinstance(value, bool):
+        if isinstance(value, bool | float):  # int(2.5) would quietly make it 2
             raise ValueError("expected a whole number")
         try:
             number = int(value)
@@ -60,16 +61,66 @@ def _int_between(low: int, high: int) -> Callable[[Any], int]:
 
 
 def _url(value: Any) -> str:
-    text = _text(value).rstrip("/")
-    if not text.startswith(("http://", "https://")):
-        raise ValueError("expected an http:// or https:// URL")
+    """An issuer URL: http(s), a host, no query or fragment (RFC 8414 §2)."""
+    text = _text(value).strip().rstrip("/")
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {text!r}")
+    if parts.query or parts.fragment:
+        raise ValueError("the issuer URL may not have a query or a fragment")
     return text
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+def _database_url(value: Any) -> str | None:
+    """A SQLAlchemy URL for a backend we ship a driver for: SQLite, or PostgreSQL (psycopg 3).
+
+    A SQLite file must be creatable: its folder exists, or can be made, and is writable.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = _optional_text(value)
+    if text is None:
+        return None
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        raise ValueError("not a database URL: expected sqlite:///PATH or postgresql://") from None
+    backend, _, driver = url.drivername.partition("+")  # no dialect import for a guess
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("", "psycopg"):
+            raise ValueError(f"unsupported driver {url.drivername!r}; use postgresql://")
+        return text
+    if backend != "sqlite" or driver not in ("", "pysqlite"):
+        raise ValueError(f"unsupported database {url.drivername!r}; use sqlite or postgresql")
+    _check_sqlite_file(url.database)
+    return text
+
+
+def _check_sqlite_file(database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise ValueError(f"{database} is a directory, not a database file")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot create the database file {database}: {folder} is not writable")
+
+
+def _choice(options: tuple[str, ...], fold_case: bool = False) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
+        if fold_case and isinstance(value, str):
+            value = value.strip().upper()
         if value not in options:
-            raise ValueError(f"expected one of {', '.join(options)}")
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
         return value
 
     return parse
@@ -105,7 +156,7 @@ def _rate_limit(value: Any) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", _optional_text),
+    Setting("DATABASE_URL", _database_url),
     Setting("REDIS_URL", _redis_url),
     Setting("ISSUER", _url, "http://127.0.0.1:5000"),
     Setting("AUDIENCE", _optional_text),
@@ -124,25 +175,45 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARGON2_MEMORY_COST", _int_between(8, 4_194_304), 19_456),
     Setting("ARGON2_PARALLELISM", _int_between(1, 16), 1),
     Setting("MAX_CONTENT_LENGTH", _int_between(1_024, 10_485_760), 65_536),
-    Setting("LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "INFO"),
+    Setting("REQUEST_LOG", _boolean, True),
+    Setting("LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR"), fold_case=True), "INFO"),
 )
 
 
-def config_dir() -> Path:
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where ``<env>.toml`` files live: AUTHSERVER_CONFIG_DIR or the project's config/."""
-    return Path(os.environ.get(PREFIX + "CONFIG_DIR", PROJECT_ROOT / "config"))
+    environ = os.environ if environ is None else environ
+    return Path(environ.get(PREFIX + "CONFIG_DIR") or PROJECT_ROOT / "config")
 
 
-def _file_values(env: str) -> dict[str, Any]:
-    path = config_dir() / f"{env}.toml"
+def _file_values(env: str, environ: Mapping[str, str]) -> tuple[Path, dict[str, Any]]:
+    folder = config_dir(environ)
+    if PREFIX + "CONFIG_DIR" in environ and not folder.is_dir():
+        raise ConfigError(f"{PREFIX}CONFIG_DIR: {folder} is not a directory")
+    path = folder / f"{env}.toml"
     if not path.exists():
-        return {}
+        return path, {}
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read settings: {exc}") from None
-    return {str(key).upper(): value for key, value in data.items()}
+        raise ConfigError(f"{PREFIX}ENV={env}: cannot read {path}: {exc}") from None
+    return path, {str(key).upper(): value for key, value in data.items()}
+
+
+def _check_together(settings: Mapping[str, Any]) -> None:
+    """Settings that are valid alone but not together."""
+    if settings["ARGON2_MEMORY_COST"] < 8 * settings["ARGON2_PARALLELISM"]:
+        raise ConfigError(
+            f"{PREFIX}ARGON2_MEMORY_COST: argon2 needs at least 8 KiB per lane, "
+            f"{8 * settings['ARGON2_PARALLELISM']} for {PREFIX}ARGON2_PARALLELISM="
+            f"{settings['ARGON2_PARALLELISM']}"
+        )
+    if settings["LOCKOUT_BASE_SECONDS"] > settings["LOCKOUT_MAX_SECONDS"]:
+        raise ConfigError(
+            f"{PREFIX}LOCKOUT_MAX_SECONDS: must be at least {PREFIX}LOCKOUT_BASE_SECONDS "
+            f"({settings['LOCKOUT_BASE_SECONDS']})"
+        )
 
 
 def load_settings(
@@ -150,7 +221,11 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Merge defaults, the env's TOML file, AUTHSERVER_* variables and overrides; validate."""
+    """Merge defaults, the env's TOML file, AUTHSERVER_* variables and overrides; validate.
+
+    Raises ConfigError with one line that names the AUTHSERVER_ setting (and where the bad
+    value came from) at the first bad value.
+    """
     environ = os.environ if environ is None else environ
     env = env or environ.get(PREFIX + "ENV") or "development"
     if env not in ENVIRONMENTS:
@@ -158,10 +233,11 @@ def load_settings(
     raw: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     sources = {name: "default" for name in raw}
     known = {s.name for s in SETTINGS}
-    for name, value in _file_values(env).items():
+    path, values = _file_values(env, environ)
+    for name, value in values.items():
         if name not in known:
-            raise ConfigError(f"config/{env}.toml: unknown setting {name!r}")
-        raw[name], sources[name] = value, f"config/{env}.toml"
+            raise ConfigError(f"{PREFIX}{name}: unknown setting in {path}")
+        raw[name], sources[name] = value, str(path)
     for setting in SETTINGS:
         if PREFIX + setting.name in environ:
             raw[setting.name] = environ[PREFIX + setting.name]
@@ -176,6 +252,7 @@ def load_settings(
         except ValueError as exc:
             where = sources[setting.name]
             raise ConfigError(f"{PREFIX}{setting.name} ({where}): {exc}") from None
+    _check_together(settings)
     for name, value in raw.items():
         if name not in known:
             settings[name] = value  # Flask's own keys (TESTING, ...) pass through untouched

@@ -1,12 +1,40 @@
 """gunicorn settings: ``gunicorn -c config/gunicorn.conf.py wsgi:app``.
 
-Each value can be overridden on the command line or with GUNICORN_CMD_ARGS.
+AUTHSERVER_BIND (default 127.0.0.1:5000) and AUTHSERVER_WORKERS (default 2) choose the
+address and the number of worker processes; any value can also be overridden on the command
+line or with GUNICORN_CMD_ARGS. The master checks the whole configuration once before it
+forks (``on_starting``): a bad setting prints one line naming it and stops gunicorn with
+status 4, instead of every worker printing the same line.
 """
 
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
-bind = os.environ.get("AUTHSERVER_BIND", "127.0.0.1:5000")
-workers = int(os.environ.get("AUTHSERVER_WORKERS", "2"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fail(message: str, status: int = 1) -> None:
+    print(f"authserver: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
+
+
+def _workers(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 64:
+        _fail(f"AUTHSERVER_WORKERS: expected a whole number from 1 to 64, got {text!r}")
+    return number
+
+
+bind = os.environ.get("AUTHSERVER_BIND") or "127.0.0.1:5000"
+workers = _workers(os.environ.get("AUTHSERVER_WORKERS", "2"))
+wsgi_app = "wsgi:app"
+pythonpath = str(ROOT)  # wsgi.py is importable whatever the working directory
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
@@ -18,3 +46,35 @@ errorlog = "-"
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
+
+# prometheus-client multiprocess mode: each worker writes its samples here and /metrics
+# merges them. Set before anything imports prometheus_client (the master below does).
+METRICS_DIR = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="authserver-metrics-")
+)
+
+
+def on_starting(server) -> None:
+    """Build the app once in the master: bad configuration stops the start here, with one
+    line. It also creates the signing-key file and seeds the policy before any worker runs.
+    The master's database connections are closed; each worker builds its own app."""
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)  # samples of an earlier run are stale
+    os.makedirs(METRICS_DIR, exist_ok=True)
+    from authserver.app import create_app
+    from authserver.config import ConfigError
+    from authserver.extensions import db
+    from authserver.services.errors import ServiceError
+
+    try:
+        app = create_app()
+    except (ConfigError, ServiceError) as exc:
+        _fail(str(exc), status=4)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def child_exit(server, worker) -> None:
+    """Drop a dead worker's live gauges from the merged metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

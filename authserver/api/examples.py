@@ -48,9 +48,9 @@ def create_document() -> tuple[Response, int]:
     if not isinstance(data, dict):
         abort(400, "The body must be a JSON object {title, body}.")
     title, body = data.get("title"), data.get("body")
-    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
+    if not _storable(title, MAX_TITLE) or not title.strip():
         abort(400, f"'title' must be a non-empty string of at most {MAX_TITLE} characters.")
-    if not isinstance(body, str) or len(body) > MAX_BODY:
+    if not _storable(body, MAX_BODY):
         abort(400, f"'body' must be a string of at most {MAX_BODY} characters.")
     document = Document(title=title, body=body, owner=current_token().get("username") or "")
     db.session.add(document)
@@ -64,6 +64,21 @@ def delete_document(document_id: int) -> tuple[str, int]:
     db.session.delete(_document_or_404(document_id))
     db.session.commit()
     return "", 204
+
+
+def _storable(value: object, max_length: int) -> bool:
+    """A string of at most ``max_length`` characters that every database can store.
+
+    JSON may carry ``\\u0000`` (PostgreSQL text refuses NUL) and lone surrogates such as
+    ``\\ud800`` (not encodable as UTF-8): both made the INSERT fail with a 500.
+    """
+    if not isinstance(value, str) or len(value) > max_length or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _document_or_404(document_id: int) -> Document:

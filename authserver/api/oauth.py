@@ -8,6 +8,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import BadRequest
 
+from authserver import metrics
 from authserver.errors import oauth_error_response
 from authserver.oauth2.request_checks import RequestRejected, check_form_request
 from authserver.state import state
@@ -38,7 +39,9 @@ def _checked(respond: Callable[[AuthorizationServer], Response]) -> Response:
 
 @bp.post("/token")
 def token() -> Response:
-    return _checked(lambda server: server.create_token_response())
+    response = _checked(lambda server: server.create_token_response())
+    metrics.count_token_request(request.form.get("grant_type"), response)
+    return response
 
 
 @bp.post("/revoke", endpoint="revocation")

@@ -9,17 +9,24 @@ from __future__ import annotations
 import sys
 
 import click
+from flask import Flask
 from flask.cli import FlaskGroup
 
+import authserver.cli.policy_admin  # noqa: F401 (adds its commands to `policies`)
 from authserver.app import create_app
-from authserver.cli import clients, db, demo, keys, policies, users
+from authserver.cli import clients, db, demo, keys, policies, routes, tokens, users
 from authserver.config import ConfigError
+from authserver.services.errors import ServiceError
 
 
 def _create_app():
+    """The app, or one line on stderr and exit status 2 when the configuration is bad.
+
+    A ServiceError here is AUTHSERVER_POLICY_FILE failing to seed an empty store at start.
+    """
     try:
         return create_app()
-    except ConfigError as exc:
+    except (ConfigError, ServiceError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
 
@@ -29,8 +36,17 @@ def cli() -> None:
     """authserver: an OAuth 2.0 authorization server with role-based access control."""
 
 
-for module in (db, policies, users, clients, keys, demo):
-    cli.add_command(module.group)
+GROUPS = tuple(module.group for module in (db, policies, users, clients, keys, tokens, demo))
+for command_group in GROUPS:
+    cli.add_command(command_group)
+cli.add_command(routes.command)  # replaces Flask's own `routes`: this one shows the scopes
+
+
+def init_app(app: Flask) -> None:
+    """Give ``flask --app ...`` the same commands (our ``db`` replaces Flask-Migrate's, so
+    that ``db upgrade`` seeds the policy there too)."""
+    for command_group in GROUPS:
+        app.cli.add_command(command_group)
 
 
 def main() -> None:

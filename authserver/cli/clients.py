@@ -20,6 +20,8 @@ group = click.Group("clients", help="Register and list OAuth clients.")
 @click.option("--introspect", is_flag=True, help="May introspect any token (resource server).")
 def create(name: str, grant_types: tuple[str, ...], scope, public: bool, introspect) -> None:
     """Register a client; prints its id and secret (shown once, stored hashed)."""
+    if scope is not None and not scope.strip():
+        raise click.ClickException("--scope is empty; leave it out to not restrict the client")
     client, secret = clients.create(name, grant_types, scope, public, introspect)
     click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
 

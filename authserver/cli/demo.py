@@ -7,13 +7,13 @@ from flask import current_app
 
 from authserver.cli.common import service_command
 from authserver.digests import new_secret
+from authserver.production import DEMO_CLIENT_IDS
 from authserver.services import clients, users
 
 group = click.Group("demo", help="Demo data for trying the server (not in production).")
 
 DEMO_USERS = (("alice", "admin"), ("bob", "editor"), ("carol", "viewer"))
-DEMO_CLIENT = "demo-client"
-DEMO_PUBLIC_CLIENT = "demo-public"
+DEMO_CLIENT, DEMO_PUBLIC_CLIENT = DEMO_CLIENT_IDS
 GRANTS = ("password", "refresh_token")
 
 

@@ -29,14 +29,20 @@ def _print_issues(path: str, errors, warnings) -> None:
         click.echo(issue.format(path).replace(": ", ": warning: ", 1), err=True)
 
 
+def _warnings(result) -> list:
+    """The policy's own warnings, and scopes that routes of this app need but it lacks."""
+    warnings = list(result.warnings)
+    if result.policy is not None:
+        warnings += undeclared_required_scopes(result.policy, required_scope_names(current_app))
+    return warnings
+
+
 @service_command(group, "check")
 @click.argument("path", metavar="FILE")
 def check(path: str) -> None:
     """Validate FILE: every error as FILE:LINE:COLUMN: message; exit 1 if any."""
     result = load_policy_yaml(_read(path))
-    warnings = list(result.warnings)
-    if result.policy is not None:
-        warnings += undeclared_required_scopes(result.policy, required_scope_names(current_app))
+    warnings = _warnings(result)
     _print_issues(path, result.errors, warnings)
     if result.errors:
         raise click.exceptions.Exit(1)
@@ -57,7 +63,7 @@ def apply(path: str, strip_removed_roles: bool) -> None:
         raise click.exceptions.Exit(1) from None
     except RolesInUse as exc:
         raise click.ClickException(f"{exc} (use --strip-removed-roles)") from None
-    _print_issues(path, (), result.warnings)
+    _print_issues(path, (), _warnings(result))
     click.echo(f"policy version {version} is live", err=True)
     click.echo(result.policy.to_yaml(), nl=False)
 

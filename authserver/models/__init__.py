@@ -1,5 +1,6 @@
 """SQLAlchemy models: persistence only, no business rules."""
 
+from authserver.models.audit import AuditEvent
 from authserver.models.client import Client
 from authserver.models.document import Document
 from authserver.models.lockout import LoginFailure
@@ -8,6 +9,7 @@ from authserver.models.token import RefreshFamily, RefreshToken, RevokedToken
 from authserver.models.user import User, UserRole
 
 __all__ = [
+    "AuditEvent",
     "Client",
     "Document",
     "LoginFailure",

@@ -10,9 +10,10 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 from flask import current_app
 
+from authserver import metrics
 from authserver.extensions import db
 from authserver.policy import InvalidScope, grant_scopes, parse_scope
-from authserver.services import policy_store, refresh_tokens, users
+from authserver.services import audit, login, policy_store, refresh_tokens, users
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -37,8 +38,13 @@ def _granted_scope(request, user, ceiling: str | None = None) -> str:
 class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
+    def authenticate_token_endpoint_client(self):
+        client = super().authenticate_token_endpoint_client()
+        self.request.client = client  # Authlib sets it only after authenticate_user
+        return client
+
     def authenticate_user(self, username: str, password: str):
-        user = users.authenticate(username, password)
+        user = login.login(username, password, client_id=self.request.client.client_id)
         if user is None:
             # One answer for an unknown user, a wrong password and a disabled account.
             raise InvalidGrantError("Invalid username or password.")
@@ -48,7 +54,12 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         self.request.scope = _granted_scope(self.request, self.request.user)
 
     def create_token_response(self):
-        token = self.generate_token(user=self.request.user, scope=self.request.scope)
+        # A refresh token only for a client that may use it: else it would start a
+        # refresh family nobody can ever use.
+        may_refresh = self.request.client.check_grant_type(RefreshGrant.GRANT_TYPE)
+        token = self.generate_token(
+            user=self.request.user, scope=self.request.scope, include_refresh_token=may_refresh
+        )
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -62,7 +73,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
         if token is None or not refresh_tokens.is_usable(token):
             return None
         if token.used_at is not None:
-            _reuse_detected(token, "reused")
+            _reuse_detected(token, "reused", self.request.client.client_id)
             return None
         return token
 
@@ -86,21 +97,37 @@ class RefreshGrant(grants.RefreshTokenGrant):
         old = self.request.refresh_token
         if not refresh_tokens.claim(old):
             db.session.rollback()
-            _reuse_detected(old, "concurrent_use")
+            _reuse_detected(old, "concurrent_use", self.request.client.client_id)
             raise InvalidGrantError()
         token = self.generate_token(
             user=self.request.user, scope=self.request.scope, include_refresh_token=True
         )
-        self.save_token(token)  # commits the claim and the new token together
+        _audit_refresh(old, self.request)
+        self.save_token(token)  # commits the claim, the new token and the event together
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
     def revoke_old_credential(self, refresh_token) -> None:
         """Done atomically by the claim in create_token_response."""
 
 
-def _reuse_detected(token, how: str) -> None:
+def _audit_refresh(old, request) -> None:
+    details = {"scope": request.scope}
+    subject, client_id = f"family:{old.family_id}", request.client.client_id
+    audit.record(
+        "token.refresh", request.user.username, subject, details, commit=False, client_id=client_id
+    )
+
+
+def _reuse_detected(token, how: str, client_id: str) -> None:
     """RFC 9700 §4.14.2: a used refresh token came back, so the whole family is revoked."""
+    metrics.REUSE_DETECTIONS.inc()
     refresh_tokens.revoke_family(token.family_id, reason="reuse")
+    user = users.find_by_id(token.family.user_id)
+    details = {"how": how, "user": user.username if user else None}
+    subject = f"family:{token.family_id}"
+    audit.record(
+        "token.reuse_detected", "system", subject, details, commit=False, client_id=client_id
+    )
     db.session.commit()
     current_app.logger.warning(
         "refresh token reuse (%s): family %s of user %s revoked",

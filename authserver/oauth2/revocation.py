@@ -11,7 +11,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
 from authserver.extensions import db
 from authserver.oauth2.token_lookup import ACCESS, FoundToken, find_token
-from authserver.services import refresh_tokens, revocation
+from authserver.services import audit, refresh_tokens, revocation, users
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -28,8 +28,28 @@ class RevocationEndpoint(_RevocationEndpoint):
         return find_token(token_string, token_type_hint)
 
     def revoke_token(self, token: FoundToken, request) -> None:
+        _audit_revocation(token, request.client.client_id)  # committed with the revocation
         if token.kind == ACCESS:
             revocation.revoke(token.claims["jti"], int(token.claims["exp"]))
         else:
             refresh_tokens.revoke_family(token.row.family_id, reason="revoked")
             db.session.commit()
+
+
+def _audit_revocation(token: FoundToken, client_id: str) -> None:
+    """Record who revoked what, once: revoking a revoked token again changes nothing.
+
+    The event names the token by ``jti`` or refresh family, never by its value.
+    """
+    if token.kind == ACCESS:
+        if revocation.is_revoked(token.claims["jti"]):
+            return
+        subject, username = f"jti:{token.claims['jti']}", token.claims.get("username")
+    else:
+        family = token.row.family
+        if family.revoked_at is not None:
+            return
+        user = users.find_by_id(family.user_id)
+        subject, username = f"family:{family.id}", user.username if user else None
+    details = {"token_type": token.kind, "user": username}
+    audit.record("token.revoked", client_id, subject, details, commit=False, client_id=client_id)

@@ -7,6 +7,7 @@ several apps would pile up grants and let the last app's config win.
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Flask
 
 from authserver.extensions import db
@@ -16,6 +17,22 @@ from authserver.oauth2.revocation import RevocationEndpoint
 from authserver.oauth2.tokens import AccessTokenGenerator
 from authserver.services import clients, refresh_tokens
 from authserver.state import state
+
+
+class TokenServer(AuthorizationServer):
+    """Authlib's server, except that a missing ``grant_type`` is ``invalid_request``.
+
+    Authlib answers ``unsupported_grant_type`` for it; RFC 6749 §5.2 keeps that code for a
+    grant type the server does not support, and a missing REQUIRED parameter is
+    ``invalid_request``.
+    """
+
+    def create_token_response(self, request=None):
+        oauth_request = self.create_oauth2_request(request)
+        if not oauth_request.payload.grant_type:
+            error = InvalidRequestError("Missing 'grant_type' in request.")
+            return self.handle_error_response(oauth_request, error)
+        return super().create_token_response(request)
 
 
 def _save_token(app: Flask):
@@ -39,7 +56,7 @@ def _save_token(app: Flask):
 
 
 def init_app(app: Flask) -> None:
-    server = AuthorizationServer()
+    server = TokenServer()
     server.init_app(app, query_client=clients.find, save_token=_save_token(app))
     # init_app registered Authlib's default generator: ours must come after it.
     server.register_token_generator("default", AccessTokenGenerator(app))

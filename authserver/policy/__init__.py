@@ -4,6 +4,8 @@ Pure Python on purpose (no Flask, SQLAlchemy or Authlib): the admin API, the CLI
 token endpoint and the tests all use the same engine.
 """
 
+from authserver.policy.diff import PolicyDiff, diff_policies
+from authserver.policy.explain import Explanation, explain_grant
 from authserver.policy.granting import grant_scopes
 from authserver.policy.issues import PolicyIssue
 from authserver.policy.loader import LoadResult, load_policy_data, load_policy_yaml
@@ -12,11 +14,15 @@ from authserver.policy.routes import undeclared_required_scopes
 from authserver.policy.scopes import InvalidScope, parse_scope
 
 __all__ = [
+    "Explanation",
     "InvalidScope",
     "LoadResult",
     "Policy",
+    "PolicyDiff",
     "PolicyIssue",
     "Role",
+    "diff_policies",
+    "explain_grant",
     "grant_scopes",
     "load_policy_data",
     "load_policy_yaml",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 
@@ -11,13 +12,21 @@ from authserver.digests import digest, new_secret
 from authserver.extensions import db
 from authserver.models import Client
 from authserver.policy import InvalidScope, parse_scope
-from authserver.services import policy_store
+from authserver.services import audit, policy_store
 from authserver.services.errors import Invalid
 
 GRANT_TYPES = ("password", "refresh_token")
+#: RFC 6749 Appendix A.1: client_id = *VSCHAR (printable ASCII); at most the column's 64.
+CLIENT_ID = re.compile(r"[\x20-\x7e]{1,64}")
 
 
 def find(client_id: str) -> Client | None:
+    """The client with this id; None, without a query, for an id no client can have.
+
+    A presented client_id is untrusted input (PostgreSQL errors on a NUL byte in text).
+    """
+    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+        return None
     return db.session.execute(
         select(Client).where(Client.client_id == client_id)
     ).scalar_one_or_none()
@@ -44,11 +53,14 @@ def create(
     public: bool = False,
     introspect: bool = False,
     client_id: str | None = None,
+    actor: str = "cli",
 ) -> tuple[Client, str | None]:
     """Register a client; returns it with its plaintext secret (None for a public client)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise Invalid("a client name is 1-200 characters")
+    if client_id is not None and not CLIENT_ID.fullmatch(client_id):
+        raise Invalid("a client_id is 1-64 printable ASCII characters")
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown:
@@ -63,16 +75,31 @@ def create(
         can_introspect=introspect,
     )
     db.session.add(client)
+    audit.record(
+        "client.created", actor, f"client:{client.client_id}", _audit_details(client), commit=False
+    )
     db.session.commit()
     return client, secret
 
 
-def delete(client_id: str) -> bool:
+def _audit_details(client: Client) -> dict:
+    """What was registered; never the secret."""
+    return {
+        "name": client.name,
+        "grant_types": client.grant_type_list,
+        "scope": client.scope,
+        "public": client.is_public,
+        "introspect": client.can_introspect,
+    }
+
+
+def delete(client_id: str, actor: str = "cli") -> bool:
     """Remove a client (its refresh-token families stop working with it)."""
     client = find(client_id)
     if client is None:
         return False
     db.session.delete(client)
+    audit.record("client.deleted", actor, f"client:{client_id}", commit=False)
     db.session.commit()
     return True
 

@@ -13,11 +13,13 @@ from flask import Flask, current_app
 from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from authserver import metrics
 from authserver.config import PROJECT_ROOT
 from authserver.extensions import db
 from authserver.models import PolicyVersion, UserRole
-from authserver.policy import LoadResult, Policy, load_policy_yaml
-from authserver.services.errors import Conflict, Invalid, ServiceError
+from authserver.policy import LoadResult, Policy, diff_policies, load_policy_yaml
+from authserver.services import audit
+from authserver.services.errors import Conflict, Invalid, NotFound, ServiceError
 from authserver.state import state
 
 
@@ -54,6 +56,7 @@ def live_policy() -> tuple[int, Policy]:
         if result.policy is None:  # only validated policies are ever stored
             raise ServiceError(f"policy version {version} does not load")
         cache.version, cache.policy = version, result.policy
+        metrics.POLICY_VERSION.set(version)
     return cache.version, cache.policy
 
 
@@ -94,15 +97,31 @@ def save_version(
         raise RolesInUse(in_use)
     if in_use:
         db.session.execute(delete(UserRole).where(UserRole.role.in_(list(in_use))))
+    details = _version_details(current, result.policy, comment, in_use)
     db.session.add(
         PolicyVersion(version=current + 1, source=source, created_by=actor, comment=comment)
     )
+    subject = f"policy:v{current + 1}"
+    audit.record("policy.version", actor or "system", subject, details, commit=False)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise Conflict("another writer stored a new version first") from None
     return current + 1, result
+
+
+def _version_details(current: int, policy: Policy, comment, stripped: dict[str, int]) -> dict:
+    """For the audit trail: the new version, what changed since the live one, roles taken."""
+    details = {"version": current + 1, "previous": current or None, "comment": comment}
+    if stripped:
+        details["stripped_roles"] = stripped
+    if current:
+        version, old = live_policy()
+        if version == current:
+            diff = diff_policies(old, policy)
+            details.update(summary=diff.summary(), diff=diff.to_dict())
+    return details
 
 
 def policy_file(app: Flask) -> Path:
@@ -148,3 +167,34 @@ def init_app(app: Flask) -> None:
             app.logger.warning("database unavailable at start: %s", type(exc.orig).__name__)
         finally:
             db.session.remove()
+
+
+#: Version numbers are a 32-bit column; a larger number names no version (and must not
+#: reach PostgreSQL, which would refuse it as out of range rather than find nothing).
+MAX_VERSION = 2**31 - 1
+
+
+def get_version(version: int) -> PolicyVersion | None:
+    """One stored version, or None."""
+    if not 0 < version <= MAX_VERSION:
+        return None
+    return db.session.get(PolicyVersion, version)
+
+
+def list_versions(limit: int, before: int | None = None) -> list[PolicyVersion]:
+    """Up to ``limit`` versions, newest first, only those older than ``before`` if given."""
+    query = select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(limit)
+    if before is not None:
+        query = query.where(PolicyVersion.version < before)
+    return list(db.session.execute(query).scalars())
+
+
+def policy_at(version: int) -> Policy:
+    """The parsed policy of a stored version (parsed here, not taken from the cache)."""
+    row = get_version(version)
+    if row is None:
+        raise NotFound(f"no policy version {version}")
+    result = load_policy_yaml(row.source)
+    if result.policy is None:  # only validated policies are ever stored
+        raise ServiceError(f"policy version {version} does not load")
+    return result.policy

@@ -10,15 +10,22 @@ from sqlalchemy import select
 from authserver.extensions import db
 from authserver.models import RefreshFamily, User, UserRole
 from authserver.models.base import utcnow
-from authserver.services import policy_store
+from authserver.services import audit, policy_store
 from authserver.services.errors import Conflict, Invalid, NotFound
 from authserver.state import state
 
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}$")
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}")  # always used with fullmatch
 MAX_PASSWORD_LENGTH = 1024
 
 
 def find(username: str) -> User | None:
+    """The user named ``username``; None, without a query, for a name no user can have.
+
+    A presented name is untrusted input: PostgreSQL refuses text with a NUL byte outright
+    (an error, not "no match"), so only names of the USERNAME shape reach the database.
+    """
+    if not USERNAME.fullmatch(username):
+        return None
     return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
 
@@ -33,13 +40,21 @@ def get(username: str) -> User:
     return user
 
 
+class UnknownRoles(Invalid):
+    """Roles the live policy does not define; ``roles`` lists them."""
+
+    def __init__(self, roles: list[str]) -> None:
+        super().__init__(f"unknown role(s): {', '.join(roles)}")
+        self.roles = roles
+
+
 def check_roles(roles: Iterable[str]) -> list[str]:
     """The roles, deduplicated, after checking each exists in the live policy."""
     _, policy = policy_store.live_policy()
     roles = list(dict.fromkeys(roles))
     unknown = [role for role in roles if role not in policy.roles]
     if unknown:
-        raise Invalid(f"unknown role(s): {', '.join(unknown)}")
+        raise UnknownRoles(unknown)
     return roles
 
 
@@ -50,8 +65,8 @@ def check_password(password: str) -> None:
         raise Invalid(f"the password is longer than {MAX_PASSWORD_LENGTH} characters")
 
 
-def create(username: str, password: str, roles: Iterable[str] = ()) -> User:
-    if not USERNAME.match(username):
+def create(username: str, password: str, roles: Iterable[str] = (), actor: str = "cli") -> User:
+    if not USERNAME.fullmatch(username):
         raise Invalid("a username is 1-150 letters, digits or ._@+- and starts alphanumeric")
     check_password(password)
     roles = check_roles(roles)
@@ -60,49 +75,95 @@ def create(username: str, password: str, roles: Iterable[str] = ()) -> User:
     user = User(username=username, password_hash=state().passwords.hash(password))
     user.role_rows = [UserRole(role=role) for role in roles]
     db.session.add(user)
+    audit.record("user.created", actor, f"user:{username}", {"roles": roles}, commit=False)
     db.session.commit()
     return user
 
 
-def set_roles(username: str, roles: Iterable[str]) -> User:
+def set_roles(username: str, roles: Iterable[str], actor: str = "cli") -> User:
+    """Replace the user's roles; a change is audited with the old and new roles."""
     user = get(username)
     roles = check_roles(roles)
+    old = user.roles
     user.role_rows = [UserRole(role=role) for role in roles]
+    if sorted(old) != sorted(roles):
+        details = {"old": sorted(old), "new": sorted(roles)}
+        audit.record("user.roles_changed", actor, f"user:{username}", details, commit=False)
     db.session.commit()
     return user
 
 
-def set_password(username: str, password: str) -> User:
+def set_password(username: str, password: str, actor: str = "cli") -> User:
     check_password(password)
     user = get(username)
     user.password_hash = state().passwords.hash(password)
+    audit.record("user.password_changed", actor, f"user:{username}", commit=False)
     db.session.commit()
     return user
 
 
-def set_disabled(username: str, disabled: bool) -> User:
+def set_disabled(username: str, disabled: bool, actor: str = "cli") -> User:
     """Disable or enable; disabling also ends every refresh-token family of the user."""
     user = get(username)
+    changed = user.disabled != disabled
     user.disabled = disabled
-    if disabled:
-        revoke_families(user.id, reason="user_disabled")
+    families = revoke_families(user.id, reason="user_disabled") if disabled else []
+    if changed:
+        kind = "user.disabled" if disabled else "user.enabled"
+        details = _families_details(families) if disabled else {}
+        audit.record(kind, actor, f"user:{username}", details, commit=False)
     db.session.commit()
     return user
 
 
-def revoke_families(user_id: int, reason: str) -> None:
+def revoke_tokens(username: str, actor: str = "cli") -> list[str]:
+    """End every refresh-token family of the user; returns their ids.
+
+    Access tokens already issued are not tracked per user: they live until their ``exp``
+    (at most ACCESS_TOKEN_TTL) unless revoked one by one at the revocation endpoint.
+    """
+    user = get(username)
+    families = revoke_families(user.id, reason="admin_revoked")
+    details = _families_details(families)
+    audit.record("user.tokens_revoked", actor, f"user:{username}", details, commit=False)
+    db.session.commit()
+    return families
+
+
+def _families_details(families: list[str], shown: int = 100) -> dict:
+    return {"families_revoked": len(families), "family_ids": families[:shown]}
+
+
+def revoke_families(user_id: int, reason: str) -> list[str]:
+    """Revoke the user's unexpired families (committed by the caller); returns their ids."""
+    now = utcnow()
     families = db.session.execute(
         select(RefreshFamily).where(
-            RefreshFamily.user_id == user_id, RefreshFamily.revoked_at.is_(None)
+            RefreshFamily.user_id == user_id,
+            RefreshFamily.revoked_at.is_(None),
+            RefreshFamily.expires_at > now,
         )
     ).scalars()
-    now = utcnow()
+    revoked = []
     for family in families:
         family.revoked_at, family.revoked_reason = now, reason
+        revoked.append(family.id)
+    return revoked
 
 
 def list_all() -> list[User]:
     return list(db.session.execute(select(User).order_by(User.username)).scalars())
+
+
+def list_page(limit: int, after: str | None = None, role: str | None = None) -> list[User]:
+    """Up to ``limit`` users by username, those after ``after`` only, holding ``role`` if
+    given: keyset pagination, stable while users are added."""
+    query = select(User).order_by(User.username).limit(limit)
+    if after is not None:
+        query = query.where(User.username > after)
+    if role is not None:
+        query = query.where(User.role_rows.any(UserRole.role == role))
+    return list(db.session.execute(query).scalars())
 
 
 def authenticate(username: str, password: str) -> User | None:
@@ -112,7 +173,7 @@ def authenticate(username: str, password: str) -> User | None:
     accounts exist. A hash made with old parameters is replaced at a successful login.
     """
     passwords = state().passwords
-    user = find(username) if len(username) <= 150 else None
+    user = find(username)
     if len(password) > MAX_PASSWORD_LENGTH:
         passwords.dummy_verify(password[:MAX_PASSWORD_LENGTH])
         return None

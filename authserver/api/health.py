@@ -1,0 +1,53 @@
+"""/healthz (the process answers) and /readyz (database, signing keys and policy are usable)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from authserver.extensions import db
+from authserver.services import policy_store
+from authserver.services.errors import ServiceError
+from authserver.state import state
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify(status="ok")
+
+
+def _checks() -> dict[str, str]:
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        checks["database"] = f"unavailable ({type(exc).__name__})"
+    checks["signing_keys"] = "ok" if state().keys.signing_kid else "missing"
+    if checks["database"] == "ok":
+        try:
+            version, _ = policy_store.live_policy()
+            checks["policy"] = f"version {version}"
+        except (ServiceError, SQLAlchemyError) as exc:
+            checks["policy"] = f"unavailable ({exc})"
+    else:
+        checks["policy"] = "unknown"
+    return checks
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    checks = _checks()
+    ready = checks["database"] == "ok" and checks["policy"].startswith("version")
+    response = jsonify(status="ready" if ready else "unavailable", checks=checks)
+    if not ready:
+        response.headers["Retry-After"] = "5"
+    return response, 200 if ready else 503
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,125 @@
+"""``authserver policies history|diff|explain|restore``: the admin API's policy views, in text."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+
+from authserver.cli.common import service_command
+from authserver.cli.policies import group
+from authserver.policy import PolicyDiff
+from authserver.resource import required_scope_names
+from authserver.services import policy_admin, policy_store
+from authserver.services.policy_store import RolesInUse
+
+REASONS = {
+    "undeclared": "the policy does not declare it",
+    "no_role_grants": "no role of the user grants it",
+    "client_not_allowed": "the client may not ask for it",
+    "user_disabled": "the user is disabled",
+    "request_invalid": "another requested scope makes the whole request invalid_scope",
+}
+
+
+@service_command(group, "history")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+def history(limit: int) -> None:
+    """One line per policy version, newest first: version, time, author, comment."""
+    rows = policy_store.list_versions(limit)
+    for index, row in enumerate(rows):
+        live = " (live)" if index == 0 else ""
+        when = row.created_at.isoformat(timespec="seconds")
+        click.echo(f"v{row.version}{live}  {when}  {row.created_by or '-'}  {row.comment or ''}")
+
+
+@service_command(group, "diff")
+@click.argument("old", type=click.IntRange(1))
+@click.argument("new", type=click.IntRange(1))
+def diff(old: int, new: int) -> None:
+    """What changed from version OLD to version NEW."""
+    changes = policy_admin.diff_versions(old, new)
+    click.echo(f"v{old} -> v{new}: {changes.summary()}")
+    for line in diff_lines(changes):
+        click.echo(line)
+
+
+def diff_lines(changes: PolicyDiff) -> list[str]:
+    """Readable lines for a diff, one change per line."""
+    if changes.empty:
+        return ["no changes"]
+    lines = [f"scope added: {name}" for name in changes.scopes_added]
+    lines += [f"scope removed: {name}" for name in changes.scopes_removed]
+    lines += [f"scope description changed: {name}" for name in changes.scopes_changed]
+    lines += [f"role added: {name}" for name in changes.roles_added]
+    lines += [f"role removed: {name}" for name in changes.roles_removed]
+    for name, change in changes.roles_changed.items():
+        if "description" in change:
+            old, new = change["description"]
+            lines.append(f"role {name}: description {old!r} -> {new!r}")
+        for part, label in (
+            ("inherits", "inherits"),
+            ("scopes", "scopes"),
+            ("effective_scopes", "effective scopes"),
+        ):
+            if part in change:
+                lines.append(f"role {name}: {label} {_delta(change[part])}")
+    return lines
+
+
+def _delta(delta: dict) -> str:
+    return " ".join([*(f"+{x}" for x in delta["added"]), *(f"-{x}" for x in delta["removed"])])
+
+
+@service_command(group, "explain")
+@click.argument("username")
+@click.argument("scopes", nargs=-1, metavar="SCOPE...")
+@click.option("--client", "client_id", metavar="CLIENT_ID", help="Apply this client's scopes.")
+def explain(username: str, scopes: tuple[str, ...], client_id: str | None) -> None:
+    """Which roles give USERNAME each SCOPE, or why not (no SCOPE: every declared scope)."""
+    result = policy_admin.explain(username, " ".join(scopes) or None, client_id)
+    for line in explain_lines(result):
+        click.echo(line)
+
+
+def explain_lines(result: dict) -> list[str]:
+    """Readable lines for an explanation from :func:`policy_admin.explain`."""
+    who = f"user {result['user']} (roles: {', '.join(result['user_roles']) or 'none'})"
+    if "client" in result:
+        who += f", client {result['client']}"
+    lines = [who, f"requested: {' '.join(result['requested']) or '(no scope parameter)'}"]
+    lines.append(f"granted: {result['granted'] if result['granted'] is not None else 'nothing'}")
+    if "error" in result:
+        lines.append(f"error: {result['error']}")
+    for scope, verdict in result["scopes"].items():
+        chains = "; ".join(_chain(grant) for grant in verdict["roles"])
+        if verdict["granted"]:
+            lines.append(f"  {scope}: granted by {chains}")
+            continue
+        line = f"  {scope}: refused: {REASONS.get(verdict.get('reason'), 'refused')}"
+        lines.append(f"{line} (roles granting it: {chains})" if chains else line)
+    return lines
+
+
+def _chain(grant: dict) -> str:
+    chain = " -> ".join(grant["path"])
+    return f"{chain} (via {grant['via']})" if "via" in grant else chain
+
+
+@service_command(group, "restore")
+@click.argument("version", type=click.IntRange(1))
+@click.option("--strip-removed-roles", is_flag=True, help="Take removed roles from their users.")
+def restore(version: int, strip_removed_roles: bool) -> None:
+    """Make VERSION's policy live again, as a new version."""
+    try:
+        saved = policy_admin.restore(
+            version,
+            expected=policy_store.newest_version(),
+            actor="cli",
+            strip_roles=strip_removed_roles,
+            required=required_scope_names(current_app),
+        )
+    except RolesInUse as exc:
+        raise click.ClickException(f"{exc} (use --strip-removed-roles)") from None
+    for issue in saved.warnings:
+        click.echo(f"warning: {issue.path}: {issue.message}", err=True)
+    click.echo(f"policy version {saved.version} is live (restored version {version})")

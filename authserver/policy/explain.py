@@ -1,0 +1,151 @@
+"""Why a user gets a scope, or why not (SPEC §8 ``/admin/explain``).
+
+The verdict comes from :func:`grant_scopes`, the rule the token endpoint applies, so an
+explanation can never disagree with what a token request would get; this module only adds
+the reasons: which roles grant each scope and through which inheritance chain, or what
+stops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from authserver.policy.granting import grant_scopes
+from authserver.policy.model import Policy, Role
+from authserver.policy.scopes import InvalidScope, wildcard_prefix
+
+UNDECLARED = "undeclared"
+NO_ROLE_GRANTS = "no_role_grants"
+CLIENT_NOT_ALLOWED = "client_not_allowed"
+USER_DISABLED = "user_disabled"
+#: The scope alone would be granted, but another requested scope makes the whole request
+#: ``invalid_scope`` (an undeclared or malformed one), so the token endpoint grants nothing.
+REQUEST_INVALID = "request_invalid"
+
+DISABLED_MESSAGE = "the user is disabled: the token endpoint refuses the login (invalid_grant)"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """``path`` runs from a role the user holds to the role that lists the scope; ``via``
+    is the ``prefix:*`` pattern that role lists when it does not name the scope itself."""
+
+    path: tuple[str, ...]
+    via: str | None = None
+
+    def to_dict(self) -> dict:
+        entry: dict[str, object] = {"role": self.path[0], "path": list(self.path)}
+        if self.via is not None:
+            entry["via"] = self.via
+        return entry
+
+
+@dataclass(frozen=True)
+class ScopeVerdict:
+    scope: str
+    granted: bool
+    grants: tuple[Grant, ...]
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        entry: dict[str, object] = {
+            "granted": self.granted,
+            "roles": [grant.to_dict() for grant in self.grants],
+        }
+        if self.reason is not None:
+            entry["reason"] = self.reason
+        return entry
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """``granted`` is what the token endpoint would grant (None: it answers an error)."""
+
+    requested: tuple[str, ...]
+    granted: tuple[str, ...] | None
+    error: str | None
+    verdicts: tuple[ScopeVerdict, ...]
+
+    def to_dict(self) -> dict:
+        body: dict[str, object] = {
+            "requested": list(self.requested),
+            "granted": " ".join(self.granted) if self.granted is not None else None,
+        }
+        if self.error is not None:
+            body["error"] = self.error
+        body["scopes"] = {verdict.scope: verdict.to_dict() for verdict in self.verdicts}
+        return body
+
+
+def explain_grant(
+    policy: Policy,
+    requested: Iterable[str] | None,
+    user_roles: Iterable[str],
+    client_scopes: Iterable[str] | None,
+    *,
+    user_disabled: bool = False,
+) -> Explanation:
+    """Explain a password-grant request for ``requested`` (None: no ``scope`` parameter,
+    in which case every declared scope is explained)."""
+    wanted = tuple(dict.fromkeys(requested or ()))
+    roles = tuple(dict.fromkeys(user_roles))
+    allowed = None if client_scopes is None else frozenset(client_scopes)
+    granted: tuple[str, ...] | None
+    error = None
+    try:
+        granted = tuple(grant_scopes(policy, wanted or None, roles, allowed))
+    except InvalidScope as exc:
+        granted, error = None, exc.description
+    if user_disabled:
+        granted, error = None, DISABLED_MESSAGE
+    subjects = wanted or tuple(policy.scopes)
+    given = frozenset(granted or ())
+    verdicts = []
+    for scope in subjects:
+        grants = role_grants(policy, roles, scope)
+        reason = None
+        if scope not in given:
+            reason = _reason(policy, scope, grants, allowed, user_disabled)
+        verdicts.append(ScopeVerdict(scope, scope in given, grants, reason))
+    return Explanation(wanted, granted, error, tuple(verdicts))
+
+
+def role_grants(policy: Policy, roles: Iterable[str], scope: str) -> tuple[Grant, ...]:
+    """Every chain by which one of ``roles`` grants ``scope`` (unknown roles grant nothing)."""
+    grants = []
+    for role in roles:
+        if role in policy.roles:
+            for path in policy.grant_paths(role, scope):
+                grants.append(Grant(tuple(path), _via(policy.roles[path[-1]], scope)))
+    return tuple(grants)
+
+
+def _via(role: Role, scope: str) -> str | None:
+    """The wildcard through which ``role`` grants ``scope``, None when it lists the scope."""
+    if scope in role.scopes:
+        return None
+    for token in role.scopes:
+        prefix = wildcard_prefix(token)
+        if prefix is not None and scope.startswith(prefix):
+            return token
+    return None
+
+
+def _reason(
+    policy: Policy,
+    scope: str,
+    grants: tuple[Grant, ...],
+    allowed: frozenset[str] | None,
+    user_disabled: bool,
+) -> str:
+    """The first thing that stops ``scope``, in the order an admin would fix them."""
+    if user_disabled:
+        return USER_DISABLED
+    if scope not in policy.scopes:
+        return UNDECLARED
+    if not grants:
+        return NO_ROLE_GRANTS
+    if allowed is not None and scope not in allowed:
+        return CLIENT_NOT_ALLOWED
+    return REQUEST_INVALID

@@ -1,0 +1,58 @@
+"""Refuse to run AUTHSERVER_ENV=production with development secrets.
+
+Development creates a signing key in the instance folder and demo accounts with printed
+credentials; neither may reach production. Each refusal is one line naming what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from flask import Flask
+from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
+
+from authserver.config import ConfigError
+
+
+def check_settings(settings: dict) -> None:
+    """Checks that need no database: called before anything is created."""
+    if settings["ENV"] != "production":
+        return
+    if not settings["SIGNING_KEYS"]:
+        raise ConfigError(
+            "AUTHSERVER_SIGNING_KEYS: set it in production (the development default creates "
+            "a key in the instance folder)"
+        )
+    if not settings["ISSUER"].startswith("https://"):
+        raise ConfigError("AUTHSERVER_ISSUER: production needs an https:// issuer")
+    path = settings["SIGNING_KEYS"]
+    if os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode) & 0o077:
+        raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: {path} is readable by others (chmod 600)")
+
+
+DEMO_CLIENT_IDS = ("demo-client", "demo-public")  # what `authserver demo setup` creates
+
+
+def check_demo_data(app: Flask) -> None:
+    """No demo client (its secret was printed on a terminal) may exist in production."""
+    if app.config["ENV"] != "production":
+        return
+    from authserver.extensions import db
+    from authserver.services import clients
+
+    with app.app_context():
+        try:
+            if not inspect(db.engine).has_table("clients"):
+                return
+            found = [client_id for client_id in DEMO_CLIENT_IDS if clients.find(client_id)]
+        except OperationalError:
+            return  # the database is down: requests answer 503 until it is back
+        finally:
+            db.session.remove()
+    if found:
+        raise ConfigError(
+            f"AUTHSERVER_ENV=production: demo credentials exist ({', '.join(found)}); "
+            "delete them before starting"
+        )

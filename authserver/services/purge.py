@@ -1,0 +1,49 @@
+"""Housekeeping: drop what can no longer matter (``authserver tokens purge``).
+
+Expired refresh-token families go with their tokens; revoked families are kept for a grace
+period so that a late reuse of one of their tokens is still recognised and answered as reuse;
+revocation-list entries go once the access token they name has expired on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, select
+
+from authserver.extensions import db
+from authserver.models import LoginFailure, RefreshFamily, RefreshToken, RevokedToken
+from authserver.models.base import utcnow
+
+
+@dataclass(frozen=True)
+class Purged:
+    families: int
+    revoked_tokens: int
+    login_failures: int
+
+
+def purge(revoked_grace_seconds: int, lockout_reset_seconds: int) -> Purged:
+    """Delete expired families, old revoked ones, expired revocation entries, stale counters."""
+    now = utcnow()
+    grace = now - timedelta(seconds=revoked_grace_seconds)
+    doomed = select(RefreshFamily.id).where(
+        or_(RefreshFamily.expires_at <= now, RefreshFamily.revoked_at <= grace)
+    )
+    db.session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(doomed)))
+    families = db.session.execute(
+        delete(RefreshFamily).where(RefreshFamily.id.in_(doomed.scalar_subquery()))
+    ).rowcount
+    revoked = db.session.execute(
+        delete(RevokedToken).where(RevokedToken.expires_at <= now)
+    ).rowcount
+    stale = now - timedelta(seconds=lockout_reset_seconds)
+    failures = db.session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.updated_at <= stale,
+            or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
+        )
+    ).rowcount
+    db.session.commit()
+    return Purged(families, revoked, failures)

@@ -1,0 +1,137 @@
+"""``make run``: the steps of its recipe, in subprocesses, give a working server in 60 s.
+
+The recipe is read from the Makefile, so this test follows it. Data goes to a temporary
+folder (database, signing keys), gunicorn binds a free port, and its whole process group is
+killed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.conftest import free_port
+from tests.test_cli_demo import credentials
+from tests.test_cli_support import BIN, PROJECT
+
+STARTUP_SECONDS = 60
+
+
+def make_run_recipe() -> list[list[str]]:
+    """The command lines of the Makefile's ``run`` target, with $(BIN) resolved."""
+    text = (PROJECT / "Makefile").read_text()
+    recipe = re.search(r"^run:.*\n((?:\t.*\n)+)", text, re.MULTILINE)
+    assert recipe, "no run target in the Makefile"
+    lines = [line.strip() for line in recipe.group(1).splitlines()]
+    return [shlex.split(line.replace("$(BIN)", str(BIN))) for line in lines]
+
+
+@pytest.fixture
+def run_env(tmp_path) -> dict[str, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSERVER_")}
+    env.update(
+        AUTHSERVER_DATABASE_URL=f"sqlite:///{tmp_path / 'instance' / 'authserver.db'}",
+        AUTHSERVER_SIGNING_KEYS=str(tmp_path / "instance" / "signing-keys.json"),
+        AUTHSERVER_BIND=f"127.0.0.1:{port}",
+        AUTHSERVER_ISSUER=f"http://127.0.0.1:{port}",
+    )
+    return env
+
+
+@pytest.fixture
+def server(run_env, tmp_path) -> Iterator[tuple[str, str]]:
+    """Runs the recipe; yields the base URL and what `demo setup` printed.
+
+    gunicorn's log goes to a file (a pipe nobody reads could fill and block it), printed
+    when the test fails.
+    """
+    *setup, serve = make_run_recipe()
+    assert [step[1:3] for step in setup] == [["db", "upgrade"], ["demo", "setup"]]
+    assert serve[0].endswith("gunicorn") and "wsgi:app" in serve
+    printed = ""
+    for step in setup:
+        done = subprocess.run(
+            step, env=run_env, cwd=PROJECT, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        printed += done.stdout
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            serve,
+            env=run_env,
+            cwd=PROJECT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the master and every worker
+        )
+    try:
+        yield run_env["AUTHSERVER_ISSUER"], printed
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        print(log.read_text())  # shown by pytest when the test failed
+
+
+def wait_for_metadata(base: str) -> dict:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        try:
+            response = requests.get(f"{base}/.well-known/oauth-authorization-server", timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"no RFC 8414 metadata at {base} within {STARTUP_SECONDS} s")
+        time.sleep(0.2)
+
+
+def test_make_run_serves_metadata_and_demo_credentials_work(server):
+    base, printed = server
+
+    metadata = wait_for_metadata(base)
+
+    assert metadata["issuer"] == base
+    assert metadata["token_endpoint"] == f"{base}/oauth/token"
+    assert set(metadata["grant_types_supported"]) == {"password", "refresh_token"}
+    users, client_id, secret, _ = credentials(printed)
+    password, role = users["alice"]
+    token = requests.post(
+        metadata["token_endpoint"],
+        data={"grant_type": "password", "username": "alice", "password": password},
+        auth=(client_id, secret),
+        timeout=10,
+    )
+    assert token.status_code == 200, token.text
+    assert token.headers["Cache-Control"] == "no-store"
+    tokens = token.json()
+    me = requests.get(
+        f"{base}/api/me",
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        timeout=10,
+    )
+    assert me.status_code == 200, me.text
+    assert me.json()["username"] == "alice"
+    assert me.json()["roles"] == [role]
+    refreshed = requests.post(
+        metadata["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(client_id, secret),
+        timeout=10,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["refresh_token"] != tokens["refresh_token"]
