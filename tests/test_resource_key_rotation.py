@@ -99,11 +99,6 @@ def test_rotation_to_es256_keeps_rs256_tokens_and_refuses_algorithm_confusion(
     assert client.get("/api/me", headers=bearer(forged)).status_code == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="oauth2/tokens.py: Authlib reads the header alg before get_jwks() reloads the "
-    "rotated keys, so the first token after an RS256->ES256 rotation is a 500",
-)
 def test_first_token_after_algorithm_changing_rotation_is_issued(app, make_token):
     make_token()
     SigningKeys.rotate(app.config["SIGNING_KEYS"], alg="ES256")

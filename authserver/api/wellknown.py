@@ -27,7 +27,7 @@ class Metadata(AuthorizationServerMetadata):
             raise ValueError('"response_types_supported" MUST be a JSON array')
 
 
-def metadata(issuer: str, scopes: list[str], algorithm: str, endpoints: set[str]) -> dict:
+def metadata(issuer: str, scopes: list[str], algorithms: list[str], endpoints: set[str]) -> dict:
     """The RFC 8414 document, checked with Authlib's validator."""
     document = Metadata(
         issuer=issuer,
@@ -37,7 +37,7 @@ def metadata(issuer: str, scopes: list[str], algorithm: str, endpoints: set[str]
         response_types_supported=[],
         token_endpoint_auth_methods_supported=AUTH_METHODS,
         scopes_supported=scopes,
-        access_token_signing_alg_values_supported=[algorithm],
+        access_token_signing_alg_values_supported=sorted(set(algorithms)),
     )
     for name, path in OPTIONAL_ENDPOINTS.items():
         if name in endpoints:
@@ -52,7 +52,9 @@ def authorization_server() -> Response:
     _, policy = policy_store.live_policy()
     issuer = current_app.config["ISSUER"]
     served = {name for name in OPTIONAL_ENDPOINTS if f"oauth.{name}" in current_app.view_functions}
-    document = metadata(issuer, list(policy.scopes), state().keys.alg, served)
+    keys = state().keys
+    keys.reload_if_changed()
+    document = metadata(issuer, list(policy.scopes), keys.algorithms, served)
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=60"
     return response

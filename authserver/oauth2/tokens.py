@@ -28,7 +28,14 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
 
     @property
     def alg(self) -> str:
-        return state(self.app).keys.alg
+        """The signing key's algorithm, after noticing a rotation made by another process.
+
+        Authlib writes the header's ``alg`` before it calls get_jwks(), so the reload must
+        happen here or the first token after an RS256 -> ES256 rotation would mismatch.
+        """
+        keys = state(self.app).keys
+        keys.reload_if_changed()
+        return keys.alg
 
     @alg.setter
     def alg(self, _value: str) -> None:
