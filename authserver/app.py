@@ -22,7 +22,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     """
     settings = load_settings(env, overrides)
     production.check_settings(settings)
-    app = Flask("authserver", instance_path=str(PROJECT_ROOT / "instance"))
+    app = Flask("authserver", instance_path=str(PROJECT_ROOT / "instance"), static_folder=None)
     app.config.update(settings)
     _configure_database(app)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_CONTENT_LENGTH"]
@@ -31,10 +31,13 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     _configure_logging(app)
 
     from authserver import errors, headers, metrics, request_log
+    from authserver.database import tune_sqlite
     from authserver.extensions import db, migrate, principal
     from authserver.state import AppState
 
     db.init_app(app)
+    with app.app_context():
+        tune_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     principal.init_app(app)
     app.extensions["authserver"] = AppState(passwords=_passwords(app), keys=_signing_keys(app))

@@ -12,4 +12,4 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-principal = Principal(use_sessions=False, skip_static=True)
+principal = Principal(use_sessions=False)  # no static folder: nothing to skip

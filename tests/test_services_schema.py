@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import flask_migrate
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -73,10 +72,6 @@ def test_migrations_downgrade_to_base_and_upgrade_again(tmp_path: Path, signing_
     assert again == migrated
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="authserver.database.tune_sqlite is never registered by create_app (reported)",
-)
 def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Path, signing_keys_file):
     """The ``ondelete="CASCADE"`` of the models needs ``PRAGMA foreign_keys=ON`` on SQLite,
     and several gunicorn workers need WAL (see authserver.database)."""
