@@ -108,7 +108,7 @@ class _State:
         cutoff = 0 if retain is None else time.time() - retain
         retired = [k for k in keys if k.get("retired_at") is not None]
         retired = [k for k in retired if _when(k, "retired_at") >= cutoff]
-        retired.sort(key=lambda k: _when(k, "retired_at"), reverse=True)
+        retired.sort(key=lambda k: (_when(k, "retired_at"), _when(k, "iat")), reverse=True)
         public = tuple(_public({"use": "sig", **k.as_dict()}) for k in [signing, *retired])
         private = {n: v for n, v in signing.as_dict(private=True).items() if n != "iat"}
         verification = KeySet([import_key(jwk) for jwk in public])
