@@ -1,0 +1,137 @@
+"""``make bench``: authserver under gunicorn against a bare Flask route, loaded by wrk.
+
+Both apps run under the same gunicorn command (2 sync workers); each case alternates with
+the bare route in the same run, and every figure is printed as a ratio to the bare route
+measured beside it (medians of ``--rounds``). SQLite by default; PostgreSQL when
+AUTHSERVER_TEST_DATABASE_URL is set (a database ``authserver_bench`` is created next to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (  # noqa: E402
+    Server,
+    argon2_ceiling,
+    bench_database_url,
+    login,
+    prepare,
+    resident_memory_mb,
+    wrk,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+def _cases(fixture, url: str) -> dict[str, dict]:
+    basic = (
+        "Basic "
+        + base64.b64encode(
+            f"{fixture.introspector_id}:{fixture.introspector_secret}".encode()
+        ).decode()
+    )
+    password_body = (
+        f"grant_type=password&username={fixture.username}&password={fixture.password}"
+        f"&client_id={fixture.client_id}&client_secret={fixture.client_secret}"
+    )
+    return {
+        "protected GET /api/me": {
+            "path": "/api/me",
+            "headers": [f"Authorization: Bearer {fixture.access_token}"],
+        },
+        "introspection": {
+            "path": "/oauth/introspect",
+            "script": HERE / "post.lua",
+            "env": {"BENCH_BODY": f"token={fixture.access_token}", "BENCH_AUTH": basic},
+        },
+        "refresh_token grant": {
+            "path": "/oauth/token",
+            "script": HERE / "refresh.lua",
+            "threads": 4,
+            "env": {
+                "BENCH_CLIENT_ID": fixture.client_id,
+                "BENCH_CLIENT_SECRET": fixture.client_secret,
+            },
+            # Fresh tokens for every run: a token used in an earlier run would be reuse.
+            "prepare": lambda: {
+                "BENCH_REFRESH_TOKENS": ",".join(
+                    login(url, fixture)["refresh_token"] for _ in range(4)
+                )
+            },
+        },
+        "password grant": {
+            "path": "/oauth/token",
+            "script": HERE / "post.lua",
+            "env": {"BENCH_BODY": password_body, "BENCH_AUTH": ""},
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--only", help="run only the cases whose name contains this")
+    args = parser.parse_args()
+
+    database_url = bench_database_url()
+    print(f"database: {'PostgreSQL' if database_url.startswith('postgres') else 'SQLite'}")
+    with prepare(database_url) as fixture:
+        with Server.authserver(fixture) as server, Server.bare() as bare:
+            fixture.access_token = login(server.url, fixture)["access_token"]
+            cases = _cases(fixture, server.url)
+            if args.only:
+                cases = {k: v for k, v in cases.items() if args.only in k}
+            results: dict[str, tuple[float, float]] = {}
+            for name, case in cases.items():
+                ours, base = [], []
+                for _ in range(args.rounds):
+                    base.append(wrk(bare.url, "/", args.duration, args.connections))
+                    ours.append(
+                        wrk(
+                            server.url,
+                            **case,
+                            duration=args.duration,
+                            connections=args.connections,
+                        )
+                    )
+                results[name] = (statistics.median(ours), statistics.median(base))
+                print(f"  {name}: {results[name][0]:,.0f}/s vs bare {results[name][1]:,.0f}/s")
+            memory = resident_memory_mb(server)
+        ceiling = argon2_ceiling(args.duration)
+    _report(results, ceiling, memory, args)
+
+
+def _report(results, ceiling: float, memory: list[float], args) -> None:
+    print()
+    print(
+        f"medians of {args.rounds} runs of {args.duration} s, wrk -c{args.connections}, "
+        "gunicorn 2 sync workers"
+    )
+    print(f"{'case':<24}{'authserver':>12}{'bare':>10}{'ratio':>8}")
+    for name, (ours, base) in results.items():
+        print(f"{name:<24}{ours:>10,.0f}/s{base:>8,.0f}/s{ours / base:>7.3f}x")
+    if "password grant" in results:
+        ours = results["password grant"][0]
+        print(
+            f"{'argon2 verify ceiling':<24}{ceiling:>10,.1f}/s"
+            f"{'':>10}{ours / ceiling:>7.3f}x (password grants / raw verifies)"
+        )
+    if memory:
+        print(
+            "resident memory per worker after the run: "
+            + ", ".join(f"{mb:.1f} MB" for mb in memory)
+        )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
