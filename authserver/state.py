@@ -18,10 +18,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class PolicyCache:
-    """The newest policy version this process has parsed."""
+    """The newest policy version this process has parsed, as one (version, policy) pair.
 
-    version: int = 0
-    policy: Policy | None = None
+    A single attribute, replaced whole, so a concurrent reader never pairs a new version
+    number with the old policy.
+    """
+
+    current: tuple[int, Policy] | None = None
 
 
 @dataclass

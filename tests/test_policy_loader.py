@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from authserver.policy import PolicyIssue, load_policy_data, load_policy_yaml
+from authserver.policy.loader import MAX_NESTING_MESSAGE
 
 
 def yaml_text(text: str) -> str:
@@ -530,3 +531,18 @@ def test_issue_format():
     assert PolicyIssue(3, 7, "roles.a", "boom").format("roles.yaml") == "roles.yaml:3:7: boom"
     assert PolicyIssue(None, None, "roles.a", "boom").format("body") == "body: roles.a: boom"
     assert PolicyIssue(None, None, "", "boom").format("body") == "body: boom"
+
+
+def test_deeply_nested_yaml_is_an_error_not_a_crash():
+    text = "version: 1\nscopes: {}\nroles:\n  r:\n    description: " + "[" * 950 + "]" * 950
+    result = load_policy_yaml(text)
+    assert result.policy is None
+    assert [issue.message for issue in result.errors] == [MAX_NESTING_MESSAGE]
+
+
+@pytest.mark.parametrize("name", ["has space", "nul\x00", "x" * 101, "tab\tname"])
+def test_role_name_with_space_control_or_over_100_characters_is_an_error(name):
+    document = {"version": 1, "scopes": {"a": "A"}, "roles": {name: {"scopes": ["a"]}}}
+    result = load_policy_data(document)
+    assert result.policy is None
+    assert any("role name must be 1-100 characters" in i.message for i in result.errors)

@@ -34,16 +34,25 @@ class LoadResult:
         return not self.errors
 
 
+MAX_NESTING_MESSAGE = "the document is nested too deeply to be a policy"
+
+
 def load_policy_yaml(text: str) -> LoadResult:
     """Parse and validate YAML policy text; every issue carries a 1-based line and column."""
-    with _gc_paused():
-        return _load_yaml(text)
+    try:
+        with _gc_paused():
+            return _load_yaml(text)
+    except RecursionError:  # libyaml accepts nesting that a recursive walk cannot follow
+        return LoadResult(None, [PolicyIssue(1, 1, "", MAX_NESTING_MESSAGE)], [])
 
 
 def load_policy_data(data: object) -> LoadResult:
     """Validate an already-parsed document (a JSON body); issues have a path, no line."""
-    with _gc_paused():
-        return _validate(data, Reporter())
+    try:
+        with _gc_paused():
+            return _validate(data, Reporter())
+    except RecursionError:
+        return LoadResult(None, [PolicyIssue(None, None, "", MAX_NESTING_MESSAGE)], [])
 
 
 @contextmanager

@@ -8,6 +8,7 @@ referring to a scope or role elsewhere in the document) is left to ``resolve``.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 
 from authserver.policy.issues import Path, Reporter, type_name
@@ -113,11 +114,16 @@ def _check_roles(value: object, rep: Reporter) -> dict[str, RoleDraft]:
         return {}
     roles: dict[str, RoleDraft] = {}
     for name, body in value.items():
-        if not isinstance(name, str) or not name:
-            rep.error(("roles", name), "role name must be a non-empty string", key=True)
+        if not isinstance(name, str) or not ROLE_NAME.match(name):
+            rep.error(("roles", name), ROLE_NAME_RULE, key=True)
             continue
         roles[name] = _check_role(name, body, rep)
     return roles
+
+
+# Role names are stored per user (``user_roles.role``, 100 characters) and shown in tokens.
+ROLE_NAME = re.compile(r"^[^\x00-\x20\x7f]{1,100}$")
+ROLE_NAME_RULE = "role name must be 1-100 characters with no spaces or control characters"
 
 
 def _check_role(name: str, body: object, rep: Reporter) -> RoleDraft:

@@ -50,14 +50,15 @@ def live_policy() -> tuple[int, Policy]:
     version = newest_version()
     if version == 0:
         raise ServiceError("the policy store is empty: run `authserver db upgrade`")
-    if version != cache.version or cache.policy is None:
+    current = cache.current  # one read: another thread may replace it meanwhile
+    if current is None or current[0] != version:
         source = db.session.get(PolicyVersion, version).source
         result = load_policy_yaml(source)
         if result.policy is None:  # only validated policies are ever stored
             raise ServiceError(f"policy version {version} does not load")
-        cache.version, cache.policy = version, result.policy
+        current = cache.current = (version, result.policy)
         metrics.POLICY_VERSION.set(version)
-    return cache.version, cache.policy
+    return current
 
 
 def live_source() -> str:
