@@ -94,3 +94,36 @@ def _decode_signed(value: str, keys: SigningKeys):
             if attempt or not keys.reload_if_changed():
                 return None
     return None
+
+
+class TokenVerifier:
+    """Verifies access tokens for one app, remembering signatures it has already checked.
+
+    A resource server sees the same token on every call of a client until it expires; the
+    RSA verification and claim checks of that exact string give the same answer each time,
+    so their result is kept (bounded, per process) and only ``exp`` is re-checked. What can
+    change, revocation, is never cached here. When the key file changes (a rotation, or a
+    key removed after a compromise) the cache is dropped.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self, keys: SigningKeys, issuer: str, audience: str) -> None:
+        self.keys, self.issuer, self.audience = keys, issuer, audience
+        self._verified: dict[str, dict] = {}
+
+    def verify(self, value: str) -> AccessToken | None:
+        if self.keys.reload_if_changed():
+            self._verified.clear()
+        claims = self._verified.get(value)
+        if claims is not None:
+            if claims["exp"] > time.time():
+                return AccessToken(claims)
+            self._verified.pop(value, None)
+            return None
+        token = decode(value, self.keys, self.issuer, self.audience)
+        if token is not None:
+            if len(self._verified) >= self.MAX_ENTRIES:
+                self._verified.clear()
+            self._verified[value] = dict(token)
+        return token

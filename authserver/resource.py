@@ -54,10 +54,7 @@ class JWTValidator(BearerTokenValidator):
         self.app = app
 
     def authenticate_token(self, token_string: str):
-        config = self.app.config
-        token = access_tokens.decode(
-            token_string, state(self.app).keys, config["ISSUER"], config["AUDIENCE"]
-        )
+        token = state(self.app).token_verifier.verify(token_string)
         if token is not None:
             token.revoked = revocation.is_revoked(token["jti"])
         return token
@@ -167,5 +164,9 @@ def _on_identity_loaded(sender: Flask, identity: Identity) -> None:
 def init_app(app: Flask) -> None:
     protector = ResourceProtector()
     protector.register_token_validator(JWTValidator(app))
-    state(app).resource_protector = protector
+    app_state = state(app)
+    app_state.resource_protector = protector
+    app_state.token_verifier = access_tokens.TokenVerifier(
+        app_state.keys, app.config["ISSUER"], app.config["AUDIENCE"]
+    )
     identity_loaded.connect(_on_identity_loaded, app)

@@ -23,6 +23,7 @@ from authserver.app import create_app
 from authserver.extensions import db
 from authserver.keys import SigningKeys
 from authserver.services import clients, users
+from authserver.state import state
 
 PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
@@ -111,8 +112,16 @@ def app(settings) -> Iterator:
     app = create_app("testing", settings)
     with app.app_context():
         yield app
-        db.session.remove()
-        db.engine.dispose()
+        close_app(app)
+
+
+def close_app(app: Flask) -> None:
+    """Release the app's database connections (the pool and the revocation reader)."""
+    revocations = state(app).revocations
+    if revocations is not None:
+        revocations.close()
+    db.session.remove()
+    db.engine.dispose()
 
 
 @pytest.fixture
@@ -204,4 +213,4 @@ def live_server(settings) -> Iterator[LiveServer]:
         server.shutdown()
         thread.join(timeout=5)
         with app.app_context():
-            db.engine.dispose()
+            close_app(app)

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-
 from authserver import access_tokens
 from authserver.models import RefreshToken
 from authserver.models.base import utcnow
@@ -67,8 +65,7 @@ class FoundToken:
 
 
 def _as_access_token(value: str) -> FoundToken | None:
-    config = current_app.config
-    claims = access_tokens.decode(value, state().keys, config["ISSUER"], config["AUDIENCE"])
+    claims = state().token_verifier.verify(value)
     if claims is None:
         return None
     return FoundToken(ACCESS, claims["client_id"], claims=claims)

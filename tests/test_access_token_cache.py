@@ -1,0 +1,53 @@
+"""The per-process cache of verified access tokens never outlives what it verified.
+
+Only a signature check is remembered: expiry is re-checked at each use, revocation is never
+cached, and a changed key file (a key removed after a compromise) empties the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from authserver.access_tokens import TokenVerifier
+from authserver.keys import SigningKeys
+from authserver.services import revocation
+from tests.test_access_tokens import make_claims, private_key, sign, token_claims
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_revocation_after_a_cached_success_is_honoured(client, make_token):
+    token = make_token()["access_token"]
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200  # now cached
+    revocation.revoke(token_claims(token)["jti"], int(time.time()) + 60)
+    response = client.get("/api/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_cached_token_is_refused_once_it_expires(tmp_path):
+    path = tmp_path / "keys.json"
+    keys = SigningKeys.load_or_create(path)
+    verifier = TokenVerifier(keys, "https://issuer", "https://issuer")
+    claims = make_claims("https://issuer", exp=int(time.time()) + 2)
+    token = sign(claims, private_key(path), kid=keys.signing_kid, typ="at+jwt")
+    assert verifier.verify(token) is not None
+    time.sleep(2.1)
+    assert verifier.verify(token) is None
+
+
+def test_a_key_removed_from_the_file_stops_its_cached_tokens(tmp_path):
+    path = tmp_path / "keys.json"
+    keys = SigningKeys.load_or_create(path)
+    verifier = TokenVerifier(keys, "https://issuer", "https://issuer")
+    token = sign(
+        make_claims("https://issuer"), private_key(path), kid=keys.signing_kid, typ="at+jwt"
+    )
+    assert verifier.verify(token) is not None
+    # The operator replaces a compromised key: a new file without the old key.
+    os.unlink(path)
+    SigningKeys.load_or_create(path)
+    assert verifier.verify(token) is None
