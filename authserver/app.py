@@ -76,6 +76,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     _init_counters(app)
     policy_store.init_app(app)
     production.check_demo_data(app)
+    _guard_authlib_logs()  # after every Authlib module this app uses is imported
     return app
 
 
@@ -130,6 +131,26 @@ def _configure_logging(app: Flask) -> None:
     default_handler.setFormatter(JSONFormatter())  # every app line is one JSON object
     # Authlib logs whole tokens at DEBUG ("Issue token ..."): never let that through.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+class _DropAuthlibDebug(logging.Filter):
+    """Authlib logs whole tokens and raw usernames (often a mistyped password) at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO
+
+
+_AUTHLIB_FILTER = _DropAuthlibDebug()
+
+
+def _guard_authlib_logs() -> None:
+    """Attach the filter to every Authlib logger: a logger's filters see only its own
+    records, not its children's, and a logging config could set any of them to DEBUG."""
+    for name in ["authlib", *list(logging.root.manager.loggerDict)]:
+        if name == "authlib" or name.startswith("authlib."):
+            logger = logging.getLogger(name)
+            if _AUTHLIB_FILTER not in logger.filters:
+                logger.addFilter(_AUTHLIB_FILTER)
 
 
 def _passwords(app: Flask):

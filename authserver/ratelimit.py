@@ -70,6 +70,10 @@ def init_app(app: Flask) -> Limiter:
         key_prefix="authserver",
     )
     limiter.init_app(app)
+    # No default limits: only the decorated token view is limited, and it checks its limit
+    # itself. Flask-Limiter's app-wide before_request hook would only cost every other
+    # request (resource routes included) the time to find that nothing applies.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     app.register_error_handler(RateLimitExceeded, _handle_rate_limit_exceeded)
     view = app.view_functions[TOKEN_ENDPOINT]
     app.view_functions[TOKEN_ENDPOINT] = limiter.limit(

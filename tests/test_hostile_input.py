@@ -10,8 +10,9 @@ second is a hypothesis property suite with a fixed number of examples per test:
 - ``test_introspect_endpoint_property``: 200 examples
 - ``test_documents_property``: 300 examples
 
-(1,000 requests per database backend, about 12 s of the file's 25-30 s on SQLite.) Requests are garbage, or valid ones with fields
-dropped, replaced or added, so that they get past the first check.
+1,000 requests per database backend: about 12 s of the file's 25-30 s on SQLite. Requests
+are garbage, or valid ones with fields dropped, replaced or added, so that they get past
+the first check.
 """
 
 from __future__ import annotations

@@ -76,6 +76,16 @@ class DatabaseCounters:
         db.session.commit()
         return until.timestamp() if until else 0.0
 
+    def touch(self, key: str) -> None:
+        """An attempt on a locked account: not counted (that would stretch the lock at
+        every try), but the reset window restarts, as it does at a failure. It costs the
+        one write a failure costs, so a locked account answers in the time of a failure."""
+        table = LoginFailure.__table__
+        db.session.execute(
+            table.update().where(table.c.account_digest == key).values(updated_at=utcnow())
+        )
+        db.session.commit()
+
     def reset(self, key: str) -> None:
         result = db.session.execute(delete(LoginFailure).where(LoginFailure.account_digest == key))
         if result.rowcount:
@@ -87,8 +97,12 @@ class RedisCounters:
 
     PREFIX = "authserver:lockout:"
 
+    #: Restart the reset window without cutting a longer lock short (any Redis version).
+    _TOUCH = "redis.call('EXPIRE', KEYS[1], math.max(redis.call('TTL', KEYS[1]), ARGV[1]))"
+
     def __init__(self, rules: LockoutRules, client: redis.Redis) -> None:
         self.rules, self.client = rules, client
+        self._touch = client.register_script(self._TOUCH)
 
     def locked_until(self, key: str) -> float:
         value = self.client.hget(self.PREFIX + key, "locked_until")
@@ -110,6 +124,10 @@ class RedisCounters:
         pipe.expire(name, max(self.rules.reset_seconds, seconds + 1))
         pipe.execute()
         return until
+
+    def touch(self, key: str) -> None:
+        """See DatabaseCounters.touch."""
+        self._touch(keys=[self.PREFIX + key], args=[self.rules.reset_seconds])
 
     def reset(self, key: str) -> None:
         self.client.delete(self.PREFIX + key)
@@ -159,6 +177,9 @@ class FailoverCounters:
 
     def record_failure(self, key: str) -> float:
         return self._call("record_failure", key)
+
+    def touch(self, key: str) -> None:
+        self._call("touch", key)
 
     def reset(self, key: str) -> None:
         self._call("reset", key)

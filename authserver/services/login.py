@@ -25,6 +25,7 @@ def login(username: str, password: str, client_id: str | None = None) -> User | 
     key = digest(username)
     if counters.locked_until(key) > time.time():
         app_state.passwords.dummy_verify(password[: users.MAX_PASSWORD_LENGTH])
+        counters.touch(key)  # the write a failure makes: the same time as a failure
         current_app.logger.info("login refused: account locked")
         _audit_failure(username, "locked", client_id)
         return None
