@@ -134,3 +134,13 @@ def test_check_client_matches_the_family_client(login, oauth_client) -> None:
             return "someone-else"
 
     assert not token.check_client(Other())
+
+
+def test_claim_fails_when_the_family_was_revoked_after_validation(app, make_token):
+    value = make_token()["refresh_token"]
+    token = refresh_tokens.find(value)
+    refresh_tokens.revoke_family(token.family_id, reason="user_disabled")
+    db.session.commit()
+    assert refresh_tokens.claim(token) is False
+    db.session.rollback()
+    assert refresh_tokens.find(value).used_at is None

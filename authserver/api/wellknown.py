@@ -5,12 +5,12 @@ from __future__ import annotations
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
+from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.services import policy_store
 from authserver.state import state
 
 bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 # Listed only when the app serves them (view endpoint name -> path).
 OPTIONAL_ENDPOINTS = {"revocation": "/oauth/revoke", "introspection": "/oauth/introspect"}
 
@@ -35,14 +35,14 @@ def metadata(issuer: str, scopes: list[str], algorithms: list[str], endpoints: s
         jwks_uri=f"{issuer}/.well-known/jwks.json",
         grant_types_supported=["password", "refresh_token"],
         response_types_supported=[],
-        token_endpoint_auth_methods_supported=AUTH_METHODS,
+        token_endpoint_auth_methods_supported=CLIENT_AUTH_METHODS,
         scopes_supported=scopes,
         access_token_signing_alg_values_supported=sorted(set(algorithms)),
     )
     for name, path in OPTIONAL_ENDPOINTS.items():
         if name in endpoints:
             document[f"{name}_endpoint"] = issuer + path
-            document[f"{name}_endpoint_auth_methods_supported"] = AUTH_METHODS
+            document[f"{name}_endpoint_auth_methods_supported"] = CLIENT_AUTH_METHODS
     document.validate()
     return dict(document)
 

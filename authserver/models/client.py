@@ -10,6 +10,9 @@ from authserver.extensions import db
 from authserver.models.base import UTCDateTime, utcnow
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+#: Every client authentication method the token, revocation and introspection endpoints
+#: accept (and the metadata advertises): the secret ones, and ``none`` for public clients.
+CLIENT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
 
 
 class Client(db.Model):

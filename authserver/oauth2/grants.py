@@ -12,10 +12,9 @@ from flask import current_app
 
 from authserver import metrics
 from authserver.extensions import db
+from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.policy import InvalidScope, grant_scopes, parse_scope
 from authserver.services import audit, login, policy_store, refresh_tokens, users
-
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
 def _granted_scope(request, user, ceiling: str | None = None) -> str:
@@ -36,7 +35,7 @@ def _granted_scope(request, user, ceiling: str | None = None) -> str:
 
 
 class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
     def authenticate_token_endpoint_client(self):
         client = super().authenticate_token_endpoint_client()
@@ -65,7 +64,7 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
 
 
 class RefreshGrant(grants.RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotate on every use
 
     def authenticate_refresh_token(self, refresh_token: str):

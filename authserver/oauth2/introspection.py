@@ -9,13 +9,12 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 
+from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.oauth2.token_lookup import FoundToken, find_token
-
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = AUTH_METHODS
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
     def check_params(self, request, client) -> None:
         """``token`` is required; ``token_type_hint`` is a hint, never a reason to refuse."""

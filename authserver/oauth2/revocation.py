@@ -10,14 +10,13 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
 from authserver.extensions import db
+from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.oauth2.token_lookup import ACCESS, FoundToken, find_token
 from authserver.services import audit, refresh_tokens, revocation, users
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-
 
 class RevocationEndpoint(_RevocationEndpoint):
-    CLIENT_AUTH_METHODS = AUTH_METHODS
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
     def check_params(self, request, client) -> None:
         """``token`` is required; ``token_type_hint`` is a hint, never a reason to refuse."""

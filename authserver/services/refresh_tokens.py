@@ -48,10 +48,21 @@ def add_to_family(family: RefreshFamily, value: str, scope: str) -> None:
 
 
 def claim(token: RefreshToken) -> bool:
-    """Mark ``token`` used if nobody has; False means another request used it first."""
+    """Mark ``token`` used if nobody has and its family is still live; else False.
+
+    The family is re-checked in the same statement: a family revoked (a disabled user, a
+    revocation) after the request was validated must not yield new tokens.
+    """
+    live_family = select(RefreshFamily.id).where(
+        RefreshFamily.id == token.family_id, RefreshFamily.revoked_at.is_(None)
+    )
     result = db.session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+        .where(
+            RefreshToken.id == token.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.family_id.in_(live_family),
+        )
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
