@@ -1,8 +1,15 @@
-"""Security headers on every response: this is a JSON API, never a page to frame or sniff."""
+"""Security headers on every response: this is a JSON API, never a page to frame or sniff.
+
+Added as WSGI middleware, so they reach every answer (error handlers, Werkzeug's own
+errors, the rate limiter's 429) with plain list operations instead of Werkzeug's Headers
+methods on each response. A header a route set itself is left alone.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from collections.abc import Callable, Iterable
+
+from flask import Flask
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -10,16 +17,26 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
-}
-
-
-def _add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
     # Answers depend on the bearer token or carry tokens: no shared cache may keep them.
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+    "Cache-Control": "no-store",
+}
+_DEFAULTS = tuple(SECURITY_HEADERS.items())
+
+
+class SecurityHeaders:
+    """WSGI middleware adding each of SECURITY_HEADERS the response does not already have."""
+
+    def __init__(self, wsgi_app: Callable) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers.extend(item for item in _DEFAULTS if item[0].lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 def init_app(app: Flask) -> None:
-    app.after_request(_add_security_headers)
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)

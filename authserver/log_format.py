@@ -12,6 +12,10 @@ class JSONFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
+        if getattr(record, "json_message", False) and not record.exc_info:
+            # Already a JSON object made by us (request lines): splice, don't parse it again.
+            head = json.dumps(self._head(record))
+            return f"{head[:-1]}, {message[1:]}" if len(message) > 2 else head
         payload: dict = {}
         if message.startswith("{"):
             try:
@@ -20,12 +24,15 @@ class JSONFormatter(logging.Formatter):
                 payload = {}
         if not isinstance(payload, dict) or not payload:
             payload = {"message": message}
-        line = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            **payload,
-        }
+        line = {**self._head(record), **payload}
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+    @staticmethod
+    def _head(record: logging.LogRecord) -> dict:
+        return {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+        }

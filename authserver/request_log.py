@@ -40,7 +40,7 @@ def _end(response: Response) -> Response:
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             "remote_addr": request.remote_addr,
         }
-        log.info(json.dumps(line))
+        log.info(json.dumps(line), extra={"json_message": True})
     return response
 
 
