@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
 from flask_limiter.util import get_remote_address
 
@@ -55,6 +55,23 @@ def _failed(response: Response) -> bool:
     return 400 <= response.status_code < 500 and response.status_code != 429
 
 
+def _limit_hooks_to_token_endpoint(app: Flask, limiter: Limiter) -> None:
+    """Run Flask-Limiter's after-request (conditional deductions) and teardown hooks only
+    where a limit applies, instead of on every request of the app."""
+
+    def guarded(hook):
+        def run_for_token_endpoint(value):
+            return hook(value) if request.endpoint == TOKEN_ENDPOINT else value
+
+        return run_for_token_endpoint
+
+    for hooks in (app.after_request_funcs[None], app.teardown_request_funcs[None]):
+        for index, hook in enumerate(hooks):
+            owner = getattr(hook, "__self__", None) or (getattr(hook, "args", None) or [None])[0]
+            if owner is limiter:
+                hooks[index] = guarded(hook)
+
+
 def init_app(app: Flask) -> Limiter:
     redis_url = app.config["REDIS_URL"]
     limiter = Limiter(
@@ -74,6 +91,7 @@ def init_app(app: Flask) -> Limiter:
     # itself. Flask-Limiter's app-wide before_request hook would only cost every other
     # request (resource routes included) the time to find that nothing applies.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
+    _limit_hooks_to_token_endpoint(app, limiter)
     app.register_error_handler(RateLimitExceeded, _handle_rate_limit_exceeded)
     view = app.view_functions[TOKEN_ENDPOINT]
     app.view_functions[TOKEN_ENDPOINT] = limiter.limit(
