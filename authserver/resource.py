@@ -21,6 +21,7 @@ from flask import Flask, Response, g, jsonify, request
 from flask_principal import Identity, RoleNeed, UserNeed, identity_loaded
 
 from authserver import access_tokens
+from authserver.errors import problem_response
 from authserver.extensions import principal
 from authserver.services import revocation
 from authserver.state import state
@@ -90,10 +91,19 @@ def _authenticate(required: RequiredScopes) -> access_tokens.AccessToken:
         ) from None
 
 
+PROBLEM_TITLES = {401: "Unauthorized", 403: "Forbidden"}
+
+
 def rejection_response(exc: TokenRejected) -> Response:
-    body = {"error": exc.error, "error_description": exc.description}
-    response = jsonify(body)
-    response.status_code = exc.status
+    """RFC 6750 §3: the challenge in WWW-Authenticate. The body is RFC 6750-style JSON at
+    resource routes and an RFC 9457 problem (with an ``error`` member) under /admin."""
+    if request.path.startswith("/admin"):
+        response = problem_response(
+            exc.status, PROBLEM_TITLES[exc.status], exc.description, error=exc.error
+        )
+    else:
+        response = jsonify(error=exc.error, error_description=exc.description)
+        response.status_code = exc.status
     response.headers["WWW-Authenticate"] = exc.challenge
     response.headers["Cache-Control"] = "no-store"
     return response

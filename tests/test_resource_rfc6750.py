@@ -143,3 +143,16 @@ def test_unrevoked_jti_is_not_revoked(app):
 
 def test_errors_are_not_cached(client):
     assert client.get("/api/me").headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("scopes", [None, ("profile",)])
+def test_admin_routes_answer_token_problems_as_rfc9457(client, make_token, scopes):
+    headers = {}
+    if scopes is not None:  # a viewer's token: valid, but without policies:read
+        headers = {"Authorization": f"Bearer {make_token(scope=' '.join(scopes))['access_token']}"}
+    response = client.get("/admin/policy", headers=headers)
+    assert response.status_code == (401 if scopes is None else 403)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == response.status_code and body["title"] and body["error"]
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
