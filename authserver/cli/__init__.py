@@ -6,6 +6,8 @@ messages and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
 import click
@@ -25,10 +27,14 @@ def _create_app():
     A ServiceError here is AUTHSERVER_POLICY_FILE failing to seed an empty store at start.
     """
     try:
-        return create_app()
+        app = create_app()
     except (ConfigError, ServiceError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    if "AUTHSERVER_LOG_LEVEL" not in os.environ:
+        # A command's own output is the answer; its audit events are in the database.
+        app.logger.setLevel(logging.WARNING)
+    return app
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
