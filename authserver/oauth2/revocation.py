@@ -6,26 +6,14 @@ the revocation list until its ``exp``, and revoking a refresh token ends its who
 
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
 from authserver.extensions import db
-from authserver.models.client import CLIENT_AUTH_METHODS
-from authserver.oauth2.token_lookup import ACCESS, FoundToken, find_token
+from authserver.oauth2.token_lookup import ACCESS, FoundToken, PresentedTokenMixin
 from authserver.services import audit, refresh_tokens, revocation, users
 
 
-class RevocationEndpoint(_RevocationEndpoint):
-    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
-
-    def check_params(self, request, client) -> None:
-        """``token`` is required; ``token_type_hint`` is a hint, never a reason to refuse."""
-        if not request.form.get("token"):
-            raise InvalidRequestError("Missing 'token' in request.")
-
-    def query_token(self, token_string: str, token_type_hint: str | None):
-        return find_token(token_string, token_type_hint)
-
+class RevocationEndpoint(PresentedTokenMixin, _RevocationEndpoint):
     def revoke_token(self, token: FoundToken, request) -> None:
         _audit_revocation(token, request.client.client_id)  # committed with the revocation
         if token.kind == ACCESS:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
+
 from authserver import access_tokens
 from authserver.models import RefreshToken
 from authserver.models.base import utcnow
+from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.services import refresh_tokens, revocation, users
 from authserver.state import state
 
@@ -90,3 +93,17 @@ def find_token(value: str, hint: str | None) -> FoundToken | None:
         if token is not None:
             return token
     return None
+
+
+class PresentedTokenMixin:
+    """What RFC 7009 and RFC 7662 endpoints share: every client auth method, a required
+    ``token``, and a ``token_type_hint`` that orders the search but never refuses."""
+
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def check_params(self, request, client) -> None:
+        if not request.form.get("token"):
+            raise InvalidRequestError("Missing 'token' in request.")
+
+    def query_token(self, token_string: str, token_type_hint: str | None):
+        return find_token(token_string, token_type_hint)
