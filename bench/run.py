@@ -90,24 +90,30 @@ def main() -> None:
             cases = _cases(fixture, server.url)
             if args.only:
                 cases = {k: v for k, v in cases.items() if args.only in k}
-            results: dict[str, tuple[float, float]] = {}
-            for name, case in cases.items():
-                ours, base = [], []
-                for _ in range(args.rounds):
-                    base.append(wrk(bare.url, "/", args.duration, args.connections))
-                    ours.append(
-                        wrk(
-                            server.url,
-                            **case,
-                            duration=args.duration,
-                            connections=args.connections,
-                        )
-                    )
-                results[name] = (statistics.median(ours), statistics.median(base))
-                print(f"  {name}: {results[name][0]:,.0f}/s vs bare {results[name][1]:,.0f}/s")
+            results = {
+                name: _measure(name, case, server, bare, args) for name, case in cases.items()
+            }
             memory = resident_memory_mb(server)
+        if "protected GET /api/me" in cases:
+            # The same route without the per-request JSON log line: what that line costs.
+            fixture.env["AUTHSERVER_REQUEST_LOG"] = "false"
+            with Server.authserver(fixture) as server, Server.bare() as bare:
+                name = "protected, no request log"
+                case = cases["protected GET /api/me"]
+                results[name] = _measure(name, case, server, bare, args)
         ceiling = argon2_ceiling(args.duration)
     _report(results, ceiling, memory, args)
+
+
+def _measure(name: str, case: dict, server, bare, args) -> tuple[float, float]:
+    """Medians of ``args.rounds`` runs of the case, each right after a run of the bare app."""
+    ours, base = [], []
+    for _ in range(args.rounds):
+        base.append(wrk(bare.url, "/", args.duration, args.connections))
+        ours.append(wrk(server.url, **case, duration=args.duration, connections=args.connections))
+    result = (statistics.median(ours), statistics.median(base))
+    print(f"  {name}: {result[0]:,.0f}/s vs bare {result[1]:,.0f}/s", flush=True)
+    return result
 
 
 def _report(results, ceiling: float, memory: list[float], args) -> None:
