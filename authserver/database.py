@@ -19,10 +19,20 @@ def database_uri(url: str | None, instance_path: str) -> str:
     return url
 
 
+CONNECT_TIMEOUT_SECONDS = 3
+
+
 def engine_options(uri: str) -> dict[str, Any]:
     if uri.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+    # A database that accepts TCP but never answers must cost seconds (then a 503), not hang
+    # every worker; the pool's pre-ping notices connections a restart has killed.
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 5,
+        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    }
 
 
 def tune_sqlite(engine: Engine) -> None:
