@@ -21,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from werkzeug.exceptions import HTTPException
 
 TOKEN_REQUESTS = Counter(
     "authserver_token_requests",
@@ -59,7 +60,19 @@ def _observe(response: Response) -> Response:
     if started is not None:
         route = request.url_rule.rule if request.url_rule else "(unmatched)"
         REQUEST_SECONDS.labels(route, request.method).observe(time.perf_counter() - started)
+    if request.endpoint == TOKEN_ENDPOINT and not g.get("token_request_counted"):
+        # The view counts what it answers; this counts what never reached its end: the
+        # rate limit's 429, a database or Redis outage's 503.
+        count_token_request(_form_grant_type(), response)
     return response
+
+
+def _form_grant_type() -> str | None:
+    """The grant_type of the form, if it can be read at all (not a 413, say)."""
+    try:
+        return request.form.get("grant_type")
+    except HTTPException:  # a body Werkzeug refuses (too large, cut short)
+        return None
 
 
 def _metrics() -> Response:
@@ -74,10 +87,12 @@ def init_app(app: Flask) -> None:
 
 
 GRANT_TYPES = frozenset({"password", "refresh_token"})
+TOKEN_ENDPOINT = "oauth.token"
 
 
 def count_token_request(grant_type: str | None, response: Response) -> None:
     """Count a token request by grant and outcome; unknown grant names are not labels."""
+    g.token_request_counted = True
     label = grant_type if grant_type in GRANT_TYPES else "other"
     if response.status_code == 200:
         outcome = "success"

@@ -7,6 +7,9 @@ forks (``on_starting``): a bad setting prints one line naming it and stops gunic
 status 4, instead of every worker printing the same line.
 """
 
+import atexit
+import contextlib
+import glob
 import os
 import shutil
 import sys
@@ -48,18 +51,24 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 
 # prometheus-client multiprocess mode: each worker writes its samples here and /metrics
-# merges them. Set before anything imports prometheus_client (the master below does).
-METRICS_DIR = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="authserver-metrics-")
-)
+# merges them. Set before anything imports prometheus_client (the master below does). A
+# folder given in PROMETHEUS_MULTIPROC_DIR must be this instance's alone (production: set
+# it); without one, a temporary folder is made here and removed when the master exits,
+# also when it fails to start (atexit; workers are forks and must not remove it).
+METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or ""
+METRICS_DIR_IS_OURS = not METRICS_DIR
+MASTER_PID = os.getpid()
+if METRICS_DIR_IS_OURS:
+    METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="authserver-metrics-"
+    )
 
 
 def on_starting(server) -> None:
     """Build the app once in the master: bad configuration stops the start here, with one
     line. It also creates the signing-key file and seeds the policy before any worker runs.
     The master's database connections are closed; each worker builds its own app."""
-    shutil.rmtree(METRICS_DIR, ignore_errors=True)  # samples of an earlier run are stale
-    os.makedirs(METRICS_DIR, exist_ok=True)
+    _remove_samples(METRICS_DIR)  # samples of an earlier run are stale
     from authserver.app import create_app
     from authserver.config import ConfigError
     from authserver.extensions import db
@@ -71,6 +80,26 @@ def on_starting(server) -> None:
         _fail(str(exc), status=4)
     with app.app_context():
         db.engine.dispose()
+
+
+def _remove_samples(folder: str) -> None:
+    """Delete prometheus-client's sample files (``*.db``), and nothing else: the folder
+    may be one the operator chose, with other files in it."""
+    os.makedirs(folder, exist_ok=True)
+    for path in glob.glob(os.path.join(folder, "*.db")):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+@atexit.register
+def _remove_own_metrics_dir() -> None:
+    """Remove the temporary metrics folder made above (never one the operator gave)."""
+    if METRICS_DIR_IS_OURS and os.getpid() == MASTER_PID:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
+def on_exit(server) -> None:
+    _remove_own_metrics_dir()
 
 
 def child_exit(server, worker) -> None:

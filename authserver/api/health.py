@@ -20,6 +20,8 @@ def healthz() -> Response:
 
 
 def _checks() -> dict[str, str]:
+    """Each check in a few words. /readyz is public: the names of exception classes, never
+    their messages (SQL, hosts, paths) or a traceback."""
     checks = {}
     try:
         db.session.execute(text("SELECT 1"))
@@ -32,8 +34,11 @@ def _checks() -> dict[str, str]:
         try:
             version, _ = policy_store.live_policy()
             checks["policy"] = f"version {version}"
-        except (ServiceError, SQLAlchemyError) as exc:
+        except ServiceError as exc:  # messages written for the operator
             checks["policy"] = f"unavailable ({exc})"
+        except SQLAlchemyError as exc:  # e.g. no schema: `authserver db upgrade` not run
+            db.session.rollback()
+            checks["policy"] = f"unavailable ({type(exc).__name__})"
     else:
         checks["policy"] = "unknown"
     return checks
