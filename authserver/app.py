@@ -77,7 +77,19 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     policy_store.init_app(app)
     production.check_demo_data(app)
     _guard_authlib_logs()  # after every Authlib module this app uses is imported
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind AUTHSERVER_PROXY_HOPS proxies, take the client address (rate limit, audit,
+    request log) from the X-Forwarded-For entry the nearest proxy wrote. With 0 (the
+    default) the header is ignored: any client could send it and pick its own address."""
+    hops = app.config["PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def _init_counters(app: Flask) -> None:

@@ -176,6 +176,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARGON2_PARALLELISM", _int_between(1, 16), 1),
     Setting("MAX_CONTENT_LENGTH", _int_between(1_024, 10_485_760), 65_536),
     Setting("REQUEST_LOG", _boolean, True),
+    Setting("PROXY_HOPS", _int_between(0, 5), 0),
     Setting("LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR"), fold_case=True), "INFO"),
 )
 

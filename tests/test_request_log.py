@@ -236,3 +236,20 @@ def test_gunicorn_logs_one_json_line_per_request_without_secrets(
     ]
     for value in (secret, PASSWORD, tokens["access_token"], tokens["refresh_token"], client[1]):
         assert value not in log
+
+
+def test_proxy_hops_take_the_address_the_nearest_proxy_wrote(settings, request_lines) -> None:
+    """With AUTHSERVER_PROXY_HOPS=1 the last X-Forwarded-For entry (written by our proxy)
+    is the client; what the client itself put further left is still ignored."""
+    from authserver.app import create_app
+    from tests.conftest import close_app
+
+    app = create_app("testing", {**settings, "PROXY_HOPS": 1})
+    try:
+        forwarded = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
+        app.test_client().get("/healthz", headers=forwarded)
+    finally:
+        with app.app_context():
+            close_app(app)
+
+    assert [line["remote_addr"] for line in request_lines()] == ["203.0.113.9"]
