@@ -31,6 +31,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
+	$(BIN)/python bench/bench_policy.py
 	$(BIN)/python bench/run.py
 
 clean:

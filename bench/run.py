@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--only", help="run only the cases whose name contains this")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("make bench needs wrk (Debian: apt-get install wrk)")
 
     database_url = bench_database_url()
     print(f"database: {'PostgreSQL' if database_url.startswith('postgres') else 'SQLite'}")
