@@ -114,12 +114,18 @@ def list_roles() -> Response:
     return _tagged(jsonify({"roles": roles}), version)
 
 
-@bp.get("/roles/<name>")
-@require_scopes("policies:read")
-def get_role(name: str) -> Response:
+def _live_policy_with_role(name: str):
+    """The live (version, policy), or a 404 problem when it has no role ``name``."""
     version, policy = policy_store.live_policy()
     if name not in policy.roles:
         raise ProblemError(404, "Not Found", f"no role named {name!r}")
+    return version, policy
+
+
+@bp.get("/roles/<name>")
+@require_scopes("policies:read")
+def get_role(name: str) -> Response:
+    version, policy = _live_policy_with_role(name)
     if _wants_yaml():
         return _tagged(_yaml(_role_yaml(policy, name)), version)
     return _tagged(jsonify(_role_entry(policy, name)), version)
@@ -141,9 +147,7 @@ def put_role(name: str) -> Response:
 @bp.delete("/roles/<name>")
 @require_scopes("policies:write")
 def delete_role(name: str) -> Response:
-    _, policy = policy_store.live_policy()
-    if name not in policy.roles:
-        raise ProblemError(404, "Not Found", f"no role named {name!r}")
+    _live_policy_with_role(name)
     expected = _if_match()
     with _write_errors():
         saved = policy_admin.delete_role(name, expected=expected, **_write_options())
