@@ -14,21 +14,12 @@ from authserver.models import PolicyVersion
 from authserver.oauth2.grants import PasswordGrant, RefreshGrant
 from authserver.services import policy_store
 from tests.conftest import PASSWORD
+from tests.test_policy_model import ALL_SPEC_SCOPES
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 PUBLIC_MEMBERS = {"kty", "kid", "use", "alg", "n", "e", "crv", "x", "y"}
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
-POLICY_SCOPES = [
-    "profile",
-    "documents:read",
-    "documents:write",
-    "documents:delete",
-    "policies:read",
-    "policies:write",
-    "users:read",
-    "users:write",
-    "audit:read",
-]
+POLICY_SCOPES = ALL_SPEC_SCOPES  # the default policy's scopes, in document order
 
 
 @pytest.fixture
