@@ -30,10 +30,10 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     app.json.sort_keys = False
     _configure_logging(app)
 
-    from authserver import errors, headers, metrics, request_log
     from authserver.database import tune_sqlite
     from authserver.extensions import db, migrate, principal
     from authserver.state import AppState
+    from authserver.web import errors, headers, metrics, request_log
 
     db.init_app(app)
     with app.app_context():
@@ -47,16 +47,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     metrics.init_app(app)
 
     from authserver import resource
-    from authserver.api import (
-        admin_audit,
-        admin_policy,
-        admin_users,
-        examples,
-        health,
-        oauth,
-        openapi,
-        wellknown,
-    )
+    from authserver.api import admin, examples, health, oauth, openapi, wellknown
     from authserver.oauth2 import server
     from authserver.services import policy_store
 
@@ -67,9 +58,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
         oauth,
         examples,
         health,
-        admin_policy,
-        admin_users,
-        admin_audit,
+        admin,
         openapi,
     ):
         module.init_app(app)
@@ -96,9 +85,9 @@ def _init_counters(app: Flask) -> None:
     """Lockout counters and the token-endpoint rate limit: in Redis when configured."""
     import redis
 
-    from authserver import ratelimit
     from authserver.services import lockout
     from authserver.state import state
+    from authserver.web import ratelimit
 
     config = app.config
     rules = lockout.LockoutRules(
@@ -137,7 +126,7 @@ def _configure_database(app: Flask) -> None:
 def _configure_logging(app: Flask) -> None:
     from flask.logging import default_handler
 
-    from authserver.log_format import JSONFormatter
+    from authserver.web.log_format import JSONFormatter
 
     app.logger.setLevel(app.config["LOG_LEVEL"])
     default_handler.setFormatter(JSONFormatter())  # every app line is one JSON object
@@ -166,7 +155,7 @@ def _guard_authlib_logs() -> None:
 
 
 def _passwords(app: Flask):
-    from authserver.passwords import Passwords
+    from authserver.security.passwords import Passwords
 
     return Passwords(
         time_cost=app.config["ARGON2_TIME_COST"],
@@ -176,7 +165,7 @@ def _passwords(app: Flask):
 
 
 def _signing_keys(app: Flask):
-    from authserver.keys import SigningKeyError, SigningKeys
+    from authserver.security.keys import SigningKeyError, SigningKeys
 
     path = app.config["SIGNING_KEYS"] or os.path.join(app.instance_path, "signing-keys.json")
     app.config["SIGNING_KEYS"] = path

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app
 
 if TYPE_CHECKING:
-    from authserver.keys import SigningKeys
-    from authserver.passwords import Passwords
     from authserver.policy import Policy
+    from authserver.security.keys import SigningKeys
+    from authserver.security.passwords import Passwords
 
 
 @dataclass

@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 
 from authserver.app import create_app
 from authserver.extensions import db
-from authserver.keys import SigningKeys
+from authserver.security.keys import SigningKeys
 from authserver.services import clients, users
 from authserver.state import state
 

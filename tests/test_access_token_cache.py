@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import time
 
-from authserver.access_tokens import TokenVerifier
-from authserver.keys import SigningKeys
+from authserver.security.access_tokens import TokenVerifier
+from authserver.security.keys import SigningKeys
 from authserver.services import revocation
 from tests.test_access_tokens import make_claims, private_key, sign, token_claims
 

@@ -1,4 +1,4 @@
-"""authserver.access_tokens.decode: RFC 9068 access tokens verified locally.
+"""authserver.security.access_tokens.decode: RFC 9068 access tokens verified locally.
 
 Tokens here are built by hand (joserfc with our real private key, or raw base64 for the
 forgeries joserfc refuses to make), never by mocking our code. The helpers are reused by
@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from joserfc import jwt
 from joserfc.jwk import Key, RSAKey, import_key
 
-from authserver import access_tokens
-from authserver.keys import SigningKeys
+from authserver.security import access_tokens
+from authserver.security.keys import SigningKeys
 
 ISSUER = "https://issuer.example"
 AUDIENCE = "https://api.example"

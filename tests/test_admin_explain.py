@@ -10,7 +10,7 @@ import pytest
 from authserver.policy import explain_grant, load_policy_yaml
 from authserver.services import clients, users
 from tests.conftest import PASSWORD, basic_auth
-from tests.test_admin_policy_support import DEFAULT_YAML, assert_problem, bearer
+from tests.support.admin import DEFAULT_YAML, assert_problem, bearer
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import requests
 from authserver.extensions import db
 from authserver.services import clients, policy_store, users
 from tests.conftest import PASSWORD
-from tests.test_admin_policy_support import DEFAULT_YAML
+from tests.support.admin import DEFAULT_YAML
 
 WRITERS = 10
 ROUNDS = 3

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from authserver.services import policy_store, users
-from tests.test_admin_policy_support import (
+from tests.support.admin import (
     DEFAULT_YAML,
     YAML,
     assert_problem,

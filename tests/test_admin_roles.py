@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from authserver.services import policy_store, users
-from tests.test_admin_policy_support import YAML, assert_problem, bearer, live, writing
+from tests.support.admin import YAML, assert_problem, bearer, live, writing
 
 JSON = "application/json"
 

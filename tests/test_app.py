@@ -12,7 +12,7 @@ from authserver.app import create_app
 from authserver.config import ConfigError
 from authserver.extensions import db
 from authserver.state import state
-from tests.test_cli_support import BIN, PROJECT, console_env
+from tests.support.cli import BIN, PROJECT, console_env
 
 
 def test_each_app_has_its_own_server_protector_and_config(settings):

@@ -18,7 +18,7 @@ from authserver.extensions import db
 from authserver.models import AuditEvent
 from authserver.services import audit, clients, policy_store, users
 from tests.conftest import PASSWORD, basic_auth
-from tests.test_cli_support import PROJECT, invoke
+from tests.support.cli import PROJECT, invoke
 
 SHIPPED = (PROJECT / "policies" / "roles.yaml").read_text(encoding="utf-8")
 WITH_REPORTS = SHIPPED.replace(

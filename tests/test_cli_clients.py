@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 
 from authserver.services import clients
 from tests.conftest import PASSWORD, basic_auth
-from tests.test_cli_support import assert_one_line_error, invoke
+from tests.support.cli import assert_one_line_error, invoke
 
 
 def create(runner, *args: str) -> dict:

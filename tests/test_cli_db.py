@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from authserver.database import database_uri
 from authserver.extensions import db
 from tests.conftest import PG_URL
-from tests.test_cli_support import console_env, invoke, run_console
+from tests.support.cli import console_env, invoke, run_console
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,7 +9,7 @@ from authserver.cli import cli
 from authserver.extensions import db
 from authserver.services import clients, users
 from tests.conftest import basic_auth
-from tests.test_cli_support import assert_one_line_error, console_env, invoke, run_console
+from tests.support.cli import assert_one_line_error, console_env, invoke, run_console
 
 USER_LINE = re.compile(r"^  user (\w+)\s+password (\S+)\s+role (\w+)$", re.MULTILINE)
 SECRET_LINE = re.compile(r"^  confidential client (\S+)\s+secret (\S+)$", re.MULTILINE)

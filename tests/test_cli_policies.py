@@ -9,7 +9,7 @@ import pytest
 
 from authserver.policy import load_policy_yaml
 from authserver.services import policy_store, users
-from tests.test_cli_support import PROJECT, assert_one_line_error, invoke
+from tests.support.cli import PROJECT, assert_one_line_error, invoke
 
 # Five errors, one of each kind, at known places.
 SEVERAL_ERRORS = """\

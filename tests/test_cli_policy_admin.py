@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from authserver.services import clients, policy_store, users
-from tests.test_admin_policy_support import DEFAULT_YAML
-from tests.test_cli_support import assert_one_line_error, invoke
+from tests.support.admin import DEFAULT_YAML
+from tests.support.cli import assert_one_line_error, invoke
 
 V2 = DEFAULT_YAML.replace(
     "  audit:read: Read the audit trail\n",

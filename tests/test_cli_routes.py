@@ -8,7 +8,7 @@ import pytest
 
 from authserver.cli.routes import ANY_TOKEN, PUBLIC, describe, route_table
 from authserver.resource import RequiredScopes, route_scopes
-from tests.test_cli_support import invoke
+from tests.support.cli import invoke
 
 IMPLICIT = {"HEAD", "OPTIONS"}
 

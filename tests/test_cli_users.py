@@ -10,7 +10,7 @@ from authserver.models import RefreshFamily
 from authserver.services import users
 from authserver.state import state
 from tests.conftest import PASSWORD
-from tests.test_cli_support import assert_one_line_error, invoke
+from tests.support.cli import assert_one_line_error, invoke
 
 
 def can_log_in(username: str, password: str) -> bool:

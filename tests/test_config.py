@@ -15,7 +15,7 @@ import pytest
 
 from authserver.config import SETTINGS, ConfigError, load_settings
 from tests.conftest import free_port
-from tests.test_cli_support import (
+from tests.support.cli import (
     GUNICORN,
     PROJECT,
     assert_one_line_error,

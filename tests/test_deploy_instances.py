@@ -19,8 +19,8 @@ import pytest
 import redis
 import requests
 
-from authserver.digests import digest
-from tests.test_deploy_support import (
+from authserver.security.digests import digest
+from tests.support.deploy import (
     PASSWORD,
     PG_URL,
     REDIS_URL,

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from authserver.digests import digest
-from tests.test_deploy_support import (
+from authserver.security.digests import digest
+from tests.support.deploy import (
     PASSWORD,
     Gunicorns,
     Server,

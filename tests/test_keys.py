@@ -1,4 +1,4 @@
-"""Tests for authserver.keys: the signing key file, JWKS, rotation and reload."""
+"""Tests for authserver.security.keys: the signing key file, JWKS, rotation and reload."""
 
 import json
 import logging
@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, KeySet, RSAKey, import_key
 
-from authserver.keys import SigningKeyError, SigningKeys
+from authserver.security.keys import SigningKeyError, SigningKeys
 
 ALGS = ["RS256", "ES256", "EdDSA", "Ed25519"]
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -261,7 +261,7 @@ def test_existing_file_keeps_its_alg_and_warns_when_config_differs(
     path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     SigningKeys.load_or_create(path, alg="ES256")
-    with caplog.at_level(logging.WARNING, logger="authserver.keys"):
+    with caplog.at_level(logging.WARNING, logger="authserver.security.keys"):
         keys = SigningKeys.load_or_create(path, alg="RS256")
     assert keys.alg == "ES256"
     assert "keys rotate" in caplog.text
@@ -292,7 +292,7 @@ def test_reload_keeps_the_loaded_keys_when_the_file_breaks(
     keys = SigningKeys.load_or_create(path, alg="ES256")
     kid = keys.signing_kid
     path.write_text("{not json")
-    with caplog.at_level(logging.ERROR, logger="authserver.keys"):
+    with caplog.at_level(logging.ERROR, logger="authserver.security.keys"):
         assert keys.reload_if_changed() is False
         assert keys.reload_if_changed() is False
     assert keys.signing_kid == kid
@@ -381,6 +381,6 @@ def test_file_readable_by_others_is_loaded_with_a_warning(
 ) -> None:
     SigningKeys.load_or_create(path, alg="ES256")
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="authserver.keys"):
+    with caplog.at_level(logging.WARNING, logger="authserver.security.keys"):
         SigningKeys.load_or_create(path, alg="ES256")
     assert "chmod 600" in caplog.text

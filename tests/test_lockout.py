@@ -19,9 +19,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from authserver.app import create_app
-from authserver.digests import digest
 from authserver.extensions import db
 from authserver.models import LoginFailure
+from authserver.security.digests import digest
 from authserver.services.lockout import RedisCounters
 from authserver.state import state
 from tests.conftest import PASSWORD, REDIS_URL, basic_auth

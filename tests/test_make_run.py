@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from tests.conftest import free_port
+from tests.support.cli import BIN, PROJECT
 from tests.test_cli_demo import credentials
-from tests.test_cli_support import BIN, PROJECT
 
 STARTUP_SECONDS = 60
 

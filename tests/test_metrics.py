@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from authserver.app import create_app
 from authserver.services import policy_store
 from tests.conftest import PASSWORD, basic_auth, close_app, free_port
-from tests.test_deploy_support import (
+from tests.support.deploy import (
     Gunicorns,
     fan_out,
     gunicorn_instances,

@@ -1,4 +1,4 @@
-"""Tests for authserver.passwords: argon2id hashing, dummy verify, rehash detection."""
+"""Tests for authserver.security.passwords: argon2id hashing, dummy verify, rehash detection."""
 
 import statistics
 import time
@@ -6,7 +6,7 @@ import time
 import pytest
 from argon2 import PasswordHasher
 
-from authserver.passwords import Passwords
+from authserver.security.passwords import Passwords
 
 CHEAP = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 

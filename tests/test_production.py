@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from authserver.keys import SigningKeys
-from tests.test_deploy_support import (
+from authserver.security.keys import SigningKeys
+from tests.support.deploy import (
     BIN,
     PROJECT,
     Gunicorns,

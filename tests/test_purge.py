@@ -29,7 +29,7 @@ from authserver.models import (
 )
 from authserver.models.base import utcnow
 from authserver.services import purge as purge_service
-from tests.test_cli_support import assert_one_line_error, console_env, run_console
+from tests.support.cli import assert_one_line_error, console_env, run_console
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

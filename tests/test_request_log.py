@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from authserver.log_format import JSONFormatter
+from authserver.web.log_format import JSONFormatter
 from tests.conftest import PASSWORD
-from tests.test_deploy_support import (
+from tests.support.deploy import (
     Gunicorns,
     bearer,
     gunicorn_instances,

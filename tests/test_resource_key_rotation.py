@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from joserfc.jwk import import_key
 
-from authserver.keys import SigningKeys
+from authserver.security.keys import SigningKeys
 from tests.test_access_tokens import hs256, make_claims, sign, token_header
 
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from authserver.digests import new_secret
 from authserver.extensions import db
 from authserver.models import RefreshToken
 from authserver.models.base import utcnow
+from authserver.security.digests import new_secret
 from authserver.services import refresh_tokens
 
 

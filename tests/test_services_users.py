@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from authserver.digests import new_secret
 from authserver.extensions import db
 from authserver.models import RefreshFamily
+from authserver.security.digests import new_secret
 from authserver.services import refresh_tokens, users
 from authserver.services.errors import Conflict, Invalid, NotFound
 from tests.conftest import PASSWORD

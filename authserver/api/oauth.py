@@ -8,10 +8,10 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import BadRequest
 
-from authserver import metrics
-from authserver.errors import oauth_error_response
 from authserver.oauth2.request_checks import RequestRejected, check_form_request
 from authserver.state import state
+from authserver.web import metrics
+from authserver.web.errors import oauth_error_response
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
 

@@ -6,8 +6,8 @@ import click
 from flask import current_app
 
 from authserver.cli.common import service_command
-from authserver.digests import new_secret
 from authserver.production import DEMO_CLIENT_IDS
+from authserver.security.digests import new_secret
 from authserver.services import clients, users
 
 group = click.Group("demo", help="Demo data for trying the server (not in production).")

@@ -6,7 +6,7 @@ import click
 from flask import current_app
 
 from authserver.cli.common import service_command
-from authserver.keys import SigningKeyError, SigningKeys
+from authserver.security.keys import SigningKeyError, SigningKeys
 
 group = click.Group("keys", help="Manage the signing keys.")
 

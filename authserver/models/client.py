@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authserver.digests import digest_matches
 from authserver.extensions import db
 from authserver.models.base import UTCDateTime, utcnow
+from authserver.security.digests import digest_matches
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 #: Every client authentication method the token, revocation and introspection endpoints

@@ -10,11 +10,11 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 from flask import current_app
 
-from authserver import metrics
 from authserver.extensions import db
 from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.policy import InvalidScope, grant_scopes, parse_scope
 from authserver.services import audit, login, policy_store, refresh_tokens, users
+from authserver.web import metrics
 
 
 def _granted_scope(request, user, ceiling: str | None = None) -> str:

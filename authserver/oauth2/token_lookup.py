@@ -11,10 +11,10 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 
-from authserver import access_tokens
 from authserver.models import RefreshToken
 from authserver.models.base import utcnow
 from authserver.models.client import CLIENT_AUTH_METHODS
+from authserver.security import access_tokens
 from authserver.services import refresh_tokens, revocation, users
 from authserver.state import state
 

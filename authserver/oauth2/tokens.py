@@ -6,7 +6,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import Flask
 from joserfc.jwk import KeySet
 
-from authserver.digests import new_secret
+from authserver.security.digests import new_secret
 from authserver.state import state
 
 

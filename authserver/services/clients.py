@@ -8,10 +8,10 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from authserver.digests import digest, new_secret
 from authserver.extensions import db
 from authserver.models import Client
 from authserver.policy import InvalidScope, parse_scope
+from authserver.security.digests import digest, new_secret
 from authserver.services import audit, policy_store
 from authserver.services.errors import Invalid
 

@@ -12,11 +12,11 @@ import time
 
 from flask import current_app
 
-from authserver import metrics
-from authserver.digests import digest
 from authserver.models import User
+from authserver.security.digests import digest
 from authserver.services import audit, users
 from authserver.state import state
+from authserver.web import metrics
 
 
 def login(username: str, password: str, client_id: str | None = None) -> User | None:

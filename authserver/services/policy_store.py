@@ -13,7 +13,6 @@ from flask import Flask, current_app
 from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from authserver import metrics
 from authserver.config import PROJECT_ROOT
 from authserver.extensions import db
 from authserver.models import PolicyVersion, UserRole
@@ -21,6 +20,7 @@ from authserver.policy import LoadResult, Policy, diff_policies, load_policy_yam
 from authserver.services import audit
 from authserver.services.errors import Conflict, Invalid, NotFound, ServiceError
 from authserver.state import state
+from authserver.web import metrics
 
 
 class RolesInUse(Conflict):

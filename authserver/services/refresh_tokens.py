@@ -11,10 +11,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from authserver.digests import digest
 from authserver.extensions import db
 from authserver.models import RefreshFamily, RefreshToken
 from authserver.models.base import utcnow
+from authserver.security.digests import digest
 
 
 def find(value: str) -> RefreshToken | None:

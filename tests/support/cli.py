@@ -15,7 +15,7 @@ from click.testing import Result
 
 from authserver.cli import cli
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AUTHSERVER = BIN / "authserver"
 GUNICORN = BIN / "gunicorn"

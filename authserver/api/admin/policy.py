@@ -15,13 +15,13 @@ from contextlib import contextmanager
 import yaml
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from authserver.errors import ProblemError
 from authserver.policy import PolicyIssue
 from authserver.resource import current_token, require_scopes, required_scope_names
 from authserver.services import policy_admin, policy_store
 from authserver.services.errors import NotFound, ServiceError
 from authserver.services.policy_admin import JSON, YAML, Saved, Stale
 from authserver.services.policy_store import MAX_VERSION, PolicyInvalid, RolesInUse
+from authserver.web.errors import ProblemError
 
 bp = Blueprint("admin_policy", __name__, url_prefix="/admin")
 

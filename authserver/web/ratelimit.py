@@ -20,7 +20,7 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
 from flask_limiter.util import get_remote_address
 
-from authserver.errors import oauth_error_response
+from authserver.web.errors import oauth_error_response
 
 TOKEN_ENDPOINT = "oauth.token"
 

@@ -20,11 +20,11 @@ from authlib.oauth2.rfc6750.errors import InsufficientScopeError
 from flask import Flask, Response, g, jsonify, request
 from flask_principal import Identity, RoleNeed, UserNeed, identity_loaded
 
-from authserver import access_tokens
-from authserver.errors import problem_response
 from authserver.extensions import principal
+from authserver.security import access_tokens
 from authserver.services import revocation
 from authserver.state import state
+from authserver.web.errors import problem_response
 
 ScopeNeed = functools.partial(namedtuple("ScopeNeed", ["method", "value"]), "scope")
 REALM = "authserver"

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from authserver.errors import ProblemError
 from authserver.resource import require_scopes
 from authserver.services import audit
+from authserver.web.errors import ProblemError
 
 bp = Blueprint("admin_audit", __name__, url_prefix="/admin")
 

@@ -12,12 +12,12 @@ import binascii
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from authserver.api.admin_audit import invalid_param, limit_param, text_param
-from authserver.errors import ProblemError
+from authserver.api.admin.audit import invalid_param, limit_param, text_param
 from authserver.models import User
 from authserver.resource import current_token, require_scopes
 from authserver.services import users
 from authserver.services.errors import NotFound
+from authserver.web.errors import ProblemError
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin")
 

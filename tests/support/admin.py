@@ -6,7 +6,7 @@ from pathlib import Path
 
 from authserver.services import policy_store
 
-DEFAULT_YAML = (Path(__file__).resolve().parent.parent / "policies" / "roles.yaml").read_text()
+DEFAULT_YAML = (Path(__file__).resolve().parents[2] / "policies" / "roles.yaml").read_text()
 YAML = "application/yaml"
 PROBLEM = "application/problem+json"
 

@@ -13,7 +13,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
-from authserver.keys import SigningKeys
+from authserver.security.keys import SigningKeys
 
 #: Our own tokens grow with the user's roles and scopes. 8 KB is what gunicorn and nginx
 #: accept in one header line by default; anything longer is refused before it is parsed.

@@ -1,0 +1,12 @@
+"""The admin API (SPEC §8): one blueprint per resource, all under ``/admin``."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from authserver.api.admin import audit, policy, users
+
+
+def init_app(app: Flask) -> None:
+    for module in (policy, users, audit):
+        module.init_app(app)
