@@ -85,6 +85,8 @@ def _load_yaml(text: str) -> LoadResult:
     converter.report_aliases()
     reporter = Reporter(NodeLocator(root))
     reporter.errors.extend(converter.errors)
+    if converter.has_alias:  # aliased values were left out: validating the rest would mislead
+        return LoadResult(None, reporter.sorted_errors(), [])
     return _validate(data, reporter)
 
 

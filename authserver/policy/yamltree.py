@@ -84,37 +84,36 @@ class Converter:
         self.errors: list[PolicyIssue] = []
         self._tracking = "&" in text  # no anchor, no alias: skip the bookkeeping
         self._seen: set[int] = set()
-        self._open: set[int] = set()
-        self._has_alias = False
+        self.has_alias = False
         self._constructor = yaml.constructor.SafeConstructor()
 
     def error(self, node: Node, path: Path, message: str) -> None:
         self.errors.append(PolicyIssue(*_at(node), format_path(path), message))
 
     def convert(self, node: Node, path: Path = ()) -> object:
-        """Plain data for ``node``, as ``yaml.safe_load`` would build it (first key wins)."""
-        if self._tracking:
-            self._note(node)
-            if id(node) in self._open:
-                return None  # a recursive alias: the alias error says what is wrong
+        """Plain data for ``node``, as ``yaml.safe_load`` would build it (first key wins).
+
+        An alias is never expanded: a node reached a second time is one, and converting it
+        again is how a few hundred bytes of nested aliases ("billion laughs", CWE-776) cost
+        minutes. Each node is converted at most once, so the work is linear in the text.
+        """
+        if self._tracking and self._reached_before(node):
+            return None  # report_aliases says where; the loader stops there
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
-        if self._tracking:
-            self._open.add(id(node))
-        try:
-            if isinstance(node, SequenceNode):
-                self._check_tag(node, path, SEQ)
-                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
-            self._check_tag(node, path, MAP)
-            return self._mapping(node, path)
-        finally:
-            self._open.discard(id(node))
+        if isinstance(node, SequenceNode):
+            self._check_tag(node, path, SEQ)
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        self._check_tag(node, path, MAP)
+        return self._mapping(node, path)
 
-    def _note(self, node: Node) -> None:
+    def _reached_before(self, node: Node) -> bool:
         """A node reached twice was reached through an alias."""
         if id(node) in self._seen:
-            self._has_alias = True
+            self.has_alias = True
+            return True
         self._seen.add(id(node))
+        return False
 
     def _check_tag(self, node: Node, path: Path, expected: str) -> None:
         if node.tag != expected:
@@ -154,8 +153,8 @@ class Converter:
 
     def _key(self, node: Node, path: Path) -> str | None:
         """A mapping key as a string; merge keys, complex and non-string keys are errors."""
-        if self._tracking:
-            self._note(node)
+        if self._tracking and self._reached_before(node):
+            return None
         if not isinstance(node, ScalarNode):
             self.error(node, path, "mapping keys must be plain strings, not lists or mappings")
             return None
@@ -175,7 +174,7 @@ class Converter:
     def report_aliases(self) -> None:
         """Aliases are refused: a policy is small enough to write out, and aliases hide
         what a role grants from a reviewer. Only runs when the text has an anchor."""
-        if not self._has_alias:
+        if not self.has_alias:
             return
         for event in _alias_events(self.text):
             line, column = event.start_mark.line + 1, event.start_mark.column + 1
