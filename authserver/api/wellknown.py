@@ -5,7 +5,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from authserver.models.client import CLIENT_AUTH_METHODS
+from authserver.models.client import CLIENT_AUTH_METHODS, GRANT_TYPES
 from authserver.services import policy_store
 from authserver.state import state
 
@@ -33,7 +33,7 @@ def metadata(issuer: str, scopes: list[str], algorithms: list[str], endpoints: s
         issuer=issuer,
         token_endpoint=f"{issuer}/oauth/token",
         jwks_uri=f"{issuer}/.well-known/jwks.json",
-        grant_types_supported=["password", "refresh_token"],
+        grant_types_supported=list(GRANT_TYPES),
         response_types_supported=[],
         token_endpoint_auth_methods_supported=CLIENT_AUTH_METHODS,
         scopes_supported=scopes,

@@ -7,6 +7,7 @@ import json
 import click
 
 from authserver.cli.common import service_command
+from authserver.models.client import GRANT_TYPES
 from authserver.services import clients
 
 group = click.Group("clients", help="Register and list OAuth clients.")
@@ -14,7 +15,9 @@ group = click.Group("clients", help="Register and list OAuth clients.")
 
 @service_command(group, "create")
 @click.argument("name")
-@click.option("--grant-type", "grant_types", multiple=True, help="password, refresh_token")
+@click.option(
+    "--grant-type", "grant_types", multiple=True, help=f"Repeatable: {', '.join(GRANT_TYPES)}."
+)
 @click.option("--scope", default=None, help='Allowed scopes, e.g. "profile documents:read".')
 @click.option("--public", is_flag=True, help="A public client: no secret (auth method none).")
 @click.option("--introspect", is_flag=True, help="May introspect any token (resource server).")

@@ -6,6 +6,7 @@ import click
 from flask import current_app
 
 from authserver.cli.common import service_command
+from authserver.models.client import GRANT_TYPES
 from authserver.production import DEMO_CLIENT_IDS
 from authserver.security.digests import new_secret
 from authserver.services import clients, users
@@ -14,7 +15,6 @@ group = click.Group("demo", help="Demo data for trying the server (not in produc
 
 DEMO_USERS = (("alice", "admin"), ("bob", "editor"), ("carol", "viewer"))
 DEMO_CLIENT, DEMO_PUBLIC_CLIENT = DEMO_CLIENT_IDS
-GRANTS = ("password", "refresh_token")
 
 
 @service_command(group, "setup")
@@ -33,8 +33,8 @@ def setup() -> None:
             users.set_disabled(username, False)
     for client_id in (DEMO_CLIENT, DEMO_PUBLIC_CLIENT):
         clients.delete(client_id)
-    _, secret = clients.create("Demo client", GRANTS, client_id=DEMO_CLIENT)
-    clients.create("Demo public client", GRANTS, public=True, client_id=DEMO_PUBLIC_CLIENT)
+    _, secret = clients.create("Demo client", GRANT_TYPES, client_id=DEMO_CLIENT)
+    clients.create("Demo public client", GRANT_TYPES, public=True, client_id=DEMO_PUBLIC_CLIENT)
     _print(passwords, secret)
 
 

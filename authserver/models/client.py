@@ -9,6 +9,12 @@ from authserver.extensions import db
 from authserver.models.base import UTCDateTime, utcnow
 from authserver.security.digests import digest_matches
 
+#: Every grant type the token endpoint serves, in the order the metadata lists them. The one
+#: list: the client model's check, client registration (CLI and services), the RFC 8414
+#: metadata, the demo clients and the metrics' ``grant_type`` label all derive from it
+#: (tests/test_grant_types.py checks they agree). A new grant type starts here.
+GRANT_TYPES = ("password", "refresh_token")
+
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 #: Every client authentication method the token, revocation and introspection endpoints
 #: accept (and the metadata advertises): the secret ones, and ``none`` for public clients.
@@ -67,4 +73,4 @@ class Client(db.Model):
         return False
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in self.grant_type_list
+        return grant_type in GRANT_TYPES and grant_type in self.grant_type_list

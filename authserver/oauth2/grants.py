@@ -10,11 +10,11 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 from flask import current_app
 
+from authserver import telemetry
 from authserver.extensions import db
 from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.policy import InvalidScope, grant_scopes, parse_scope
 from authserver.services import audit, login, policy_store, refresh_tokens, users
-from authserver.web import metrics
 
 
 def _granted_scope(request, user, ceiling: str | None = None) -> str:
@@ -119,7 +119,7 @@ def _audit_refresh(old, request) -> None:
 
 def _reuse_detected(token, how: str, client_id: str) -> None:
     """RFC 9700 §4.14.2: a used refresh token came back, so the whole family is revoked."""
-    metrics.REUSE_DETECTIONS.inc()
+    telemetry.REUSE_DETECTIONS.inc()
     refresh_tokens.revoke_family(token.family_id, reason="reuse")
     user = users.find_by_id(token.family.user_id)
     details = {"how": how, "user": user.username if user else None}

@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from authserver.extensions import db
 from authserver.models import Client
+from authserver.models.client import GRANT_TYPES
 from authserver.policy import InvalidScope, parse_scope
 from authserver.security.digests import digest, new_secret
 from authserver.services import audit, policy_store
 from authserver.services.errors import Invalid
 
-GRANT_TYPES = ("password", "refresh_token")
 #: RFC 6749 Appendix A.1: client_id = *VSCHAR (printable ASCII); at most the column's 64.
 CLIENT_ID = re.compile(r"[\x20-\x7e]{1,64}")
 

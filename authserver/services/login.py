@@ -12,11 +12,11 @@ import time
 
 from flask import current_app
 
+from authserver import telemetry
 from authserver.models import User
 from authserver.security.digests import digest
 from authserver.services import audit, users
 from authserver.state import state
-from authserver.web import metrics
 
 
 def login(username: str, password: str, client_id: str | None = None) -> User | None:
@@ -33,7 +33,7 @@ def login(username: str, password: str, client_id: str | None = None) -> User | 
     if user is None:
         until = counters.record_failure(key)
         if until:
-            metrics.LOCKOUTS.inc()
+            telemetry.LOCKOUTS.inc()
             current_app.logger.warning("account locked after repeated failures")
         _audit_failure(username, "bad_credentials", client_id, locked=bool(until))
         return None

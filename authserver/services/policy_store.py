@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from authserver import telemetry
 from authserver.config import PROJECT_ROOT
 from authserver.extensions import db
 from authserver.models import PolicyVersion, UserRole
@@ -20,7 +21,6 @@ from authserver.policy import LoadResult, Policy, diff_policies, load_policy_yam
 from authserver.services import audit
 from authserver.services.errors import Conflict, Invalid, NotFound, ServiceError
 from authserver.state import state
-from authserver.web import metrics
 
 
 class RolesInUse(Conflict):
@@ -57,7 +57,7 @@ def live_policy() -> tuple[int, Policy]:
         if result.policy is None:  # only validated policies are ever stored
             raise ServiceError(f"policy version {version} does not load")
         current = cache.current = (version, result.policy)
-        metrics.POLICY_VERSION.set(version)
+        telemetry.POLICY_VERSION.set(version)
     return current
 
 

@@ -1,8 +1,10 @@
-"""Prometheus metrics, in prometheus-client's multiprocess mode under gunicorn.
+"""/metrics, the request timer and the token-request count, in prometheus-client's
+multiprocess mode under gunicorn.
 
 With PROMETHEUS_MULTIPROC_DIR set (config/gunicorn.conf.py sets it), every worker writes its
 samples to that folder and /metrics merges them; without it, the process's own registry.
-The metric objects are module-level by design: prometheus-client's registry is global.
+The metric objects themselves live in ``authserver/telemetry.py``, where services can count
+without importing web plumbing.
 """
 
 from __future__ import annotations
@@ -15,32 +17,13 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
     generate_latest,
     multiprocess,
 )
 from werkzeug.exceptions import HTTPException
 
-TOKEN_REQUESTS = Counter(
-    "authserver_token_requests",
-    "Token endpoint requests by grant type and outcome (success or the RFC 6749 error).",
-    ["grant_type", "outcome"],
-)
-REQUEST_SECONDS = Histogram(
-    "authserver_request_duration_seconds",
-    "Request latency by route and method.",
-    ["route", "method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-)
-LOCKOUTS = Counter("authserver_lockouts", "Accounts locked after repeated failed logins.")
-REUSE_DETECTIONS = Counter(
-    "authserver_refresh_reuse_detections", "Refresh-token reuse detected (family revoked)."
-)
-POLICY_VERSION = Gauge(
-    "authserver_policy_version", "Live policy version this process uses.", multiprocess_mode="max"
-)
+from authserver.models.client import GRANT_TYPES
+from authserver.telemetry import REQUEST_SECONDS, TOKEN_REQUESTS
 
 
 def render() -> tuple[bytes, str]:
@@ -86,7 +69,6 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/metrics", "metrics", _metrics, methods=["GET"])
 
 
-GRANT_TYPES = frozenset({"password", "refresh_token"})
 TOKEN_ENDPOINT = "oauth.token"
 
 
