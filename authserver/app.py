@@ -107,7 +107,8 @@ def _init_counters(app: Flask) -> None:
             app_state.lockout,
             config["REDIS_FAILURE"],
         )
-    app_state.limiter = ratelimit.init_app(app)
+    app_state.limiter = ratelimit.build(config)
+    ratelimit.init_app(app, app_state.limiter)
 
 
 def _configure_database(app: Flask) -> None:

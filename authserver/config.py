@@ -151,7 +151,7 @@ def _rate_limit(value: Any) -> str:
     try:
         parse_many(text)
     except ValueError:
-        raise ValueError("expected Flask-Limiter notation such as '30/minute'") from None
+        raise ValueError("expected a rate such as '30/minute' (limits notation)") from None
     return text
 
 

@@ -1,9 +1,15 @@
-"""Per-IP rate limit on the token endpoint (Flask-Limiter), one Limiter per app.
+"""Per-IP rate limit on the token endpoint, counted with ``limits`` (Flask-Limiter's engine).
 
-Only failed token requests count (``deduct_when``): a credential-stuffing or spraying client
-runs into the limit, while a busy but honest client that refreshes at a high rate does not.
-Once the limit is reached every token request from that address gets 429 until the window
-ends. Counters are in Redis when configured (shared by all instances), else per process.
+Only failed token requests count: a credential-stuffing or spraying client runs into the
+limit, while a busy but honest client that refreshes at a high rate does not. Once the limit
+is reached every token request from that address gets 429 until the window ends. Counters
+are in Redis when configured (shared by all instances), else per process.
+
+Why not Flask-Limiter itself: its public API always installs app-wide before/after/teardown
+hooks, which cost every request (resource routes included) 20-35 µs to find that no limit
+applies; keeping them to the token route meant editing its private hook lists. Two Flask
+hooks of our own that return at once off the token route do the same job with public APIs
+only (Flask's and ``limits``'), so an upgrade of either cannot silently drop the limit.
 
 With Redis down the limit falls back to per-process counters whatever REDIS_FAILURE says:
 ``closed`` is about the lockout counters (password logins answer 503, see
@@ -13,16 +19,94 @@ timeout before its 503, refresh grants included, which need no lockout counter.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask import Flask, Response, request
-from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
-from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from authserver.web.errors import oauth_error_response
 
 TOKEN_ENDPOINT = "oauth.token"
+KEY_PREFIX = "authserver"  # keys: LIMITS:LIMITER/authserver/<address>/oauth.token/<limit>
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Operation = Callable[[FixedWindowRateLimiter, RateLimitItem, tuple[str, ...]], T]
+
+
+class TokenRateLimit:
+    """TOKEN_RATE_LIMIT failed token requests per client address and fixed window.
+
+    After a Redis error, Redis is left alone for ``retry_seconds`` and this process counts
+    in memory meanwhile (as services.lockout.FailoverCounters does): a Redis that hangs
+    rather than refuses would otherwise cost every token request a socket timeout.
+    """
+
+    def __init__(
+        self, limit: str, redis_url: str | None = None, retry_seconds: float = 5.0
+    ) -> None:
+        self.items: list[RateLimitItem] = parse_many(limit)  # "30/minute;100/hour": both
+        self.retry_seconds = retry_seconds
+        self._local = FixedWindowRateLimiter(MemoryStorage())
+        self._shared: FixedWindowRateLimiter | None = None
+        if redis_url:
+            storage = storage_from_string(
+                redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, wrap_exceptions=True
+            )
+            self._shared = FixedWindowRateLimiter(storage)
+        self._skip_until = 0.0  # monotonic time; per process, like the connection pool
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until ``address`` may try again, or None while it is under the limit."""
+        key = (KEY_PREFIX, address, TOKEN_ENDPOINT)
+        waits = [self._call(_seconds_to_wait, item, key) for item in self.items]
+        return max((wait for wait in waits if wait is not None), default=None)
+
+    def count_failure(self, address: str) -> None:
+        """Count one failed token request from ``address``."""
+        key = (KEY_PREFIX, address, TOKEN_ENDPOINT)
+        for item in self.items:
+            self._call(_hit, item, key)
+
+    def _call(self, operation: Operation[T], item: RateLimitItem, key: tuple[str, ...]) -> T:
+        if self._shared is not None and time.monotonic() >= self._skip_until:
+            try:
+                return operation(self._shared, item, key)
+            except StorageError as exc:
+                self._skip_until = time.monotonic() + self.retry_seconds
+                log.warning(
+                    "redis unavailable for the rate limit (%s); counting in process for %.0f s",
+                    type(exc.storage_error).__name__,
+                    self.retry_seconds,
+                )
+        return operation(self._local, item, key)
+
+
+def _seconds_to_wait(
+    counter: FixedWindowRateLimiter, item: RateLimitItem, key: tuple[str, ...]
+) -> int | None:
+    """None under the limit, else the seconds left in the window: ceil, where ``reset_at``
+    is rounded up a whole second more (which made Retry-After 61 on a one-minute window)."""
+    if counter.test(item, *key):
+        return None
+    reset_at = counter.get_window_stats(item, *key).reset_time
+    return max(1, min(math.ceil(reset_at - time.time()), item.get_expiry()))
+
+
+def _hit(counter: FixedWindowRateLimiter, item: RateLimitItem, key: tuple[str, ...]) -> bool:
+    return counter.hit(item, *key)
+
+
+def build(config: Mapping[str, Any]) -> TokenRateLimit:
+    """The app's rate limit from its settings (TOKEN_RATE_LIMIT, REDIS_URL)."""
+    return TokenRateLimit(config["TOKEN_RATE_LIMIT"], config["REDIS_URL"])
 
 
 def _rate_limited(retry_after: int) -> Response:
@@ -33,68 +117,31 @@ def _rate_limited(retry_after: int) -> Response:
     return response
 
 
-def _breach(limit: RequestLimit) -> Response:
-    """429 with the seconds left in the window (``reset_at`` is rounded up a whole second
-    more, which made Retry-After 61 on a one-minute window)."""
-    seconds_left = math.ceil(limit.window[0] - time.time())
-    return _rate_limited(max(1, min(seconds_left, limit.limit.get_expiry())))
-
-
-def _handle_rate_limit_exceeded(exc: RateLimitExceeded) -> Response:
-    """The answer ``_breach`` built. Without this handler the app's generic HTTPException
-    handler would answer 429 ``invalid_request`` with neither ``rate_limited`` nor
-    ``Retry-After``: Flask picks the handler by exception class, not ``exc.response``."""
-    if isinstance(exc.response, Response):
-        return exc.response
-    return _rate_limited(max(1, int(exc.limit.limit.get_expiry())))
-
-
 def _failed(response: Response) -> bool:
     """A client's failed attempt: 4xx. Not a 429 (nothing was attempted), nor a 5xx (our
     fault; with Redis down, counting it would only fail again after the answer was made)."""
     return 400 <= response.status_code < 500 and response.status_code != 429
 
 
-def _limit_hooks_to_token_endpoint(app: Flask, limiter: Limiter) -> None:
-    """Run Flask-Limiter's after-request (conditional deductions) and teardown hooks only
-    where a limit applies, instead of on every request of the app."""
-
-    def guarded(hook):
-        def run_for_token_endpoint(value):
-            return hook(value) if request.endpoint == TOKEN_ENDPOINT else value
-
-        return run_for_token_endpoint
-
-    for hooks in (app.after_request_funcs[None], app.teardown_request_funcs[None]):
-        for index, hook in enumerate(hooks):
-            owner = getattr(hook, "__self__", None) or (getattr(hook, "args", None) or [None])[0]
-            if owner is limiter:
-                hooks[index] = guarded(hook)
+def _client_address() -> str:
+    return request.remote_addr or "127.0.0.1"
 
 
-def init_app(app: Flask) -> Limiter:
-    redis_url = app.config["REDIS_URL"]
-    limiter = Limiter(
-        key_func=get_remote_address,
-        storage_uri=redis_url or "memory://",
-        storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
-        if redis_url
-        else {},
-        strategy="fixed-window",
-        headers_enabled=False,  # else Retry-After appears on successful answers too
-        in_memory_fallback_enabled=True,  # see the module docstring
-        on_breach=_breach,
-        key_prefix="authserver",
-    )
-    limiter.init_app(app)
-    # No default limits: only the decorated token view is limited, and it checks its limit
-    # itself. Flask-Limiter's app-wide before_request hook would only cost every other
-    # request (resource routes included) the time to find that nothing applies.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
-    _limit_hooks_to_token_endpoint(app, limiter)
-    app.register_error_handler(RateLimitExceeded, _handle_rate_limit_exceeded)
-    view = app.view_functions[TOKEN_ENDPOINT]
-    app.view_functions[TOKEN_ENDPOINT] = limiter.limit(
-        app.config["TOKEN_RATE_LIMIT"], deduct_when=_failed
-    )(view)
-    return limiter
+def init_app(app: Flask, limit: TokenRateLimit) -> None:
+    """Check ``limit`` before the token view and count its failed answers after it; other
+    routes pay one string comparison per hook. Register after every other before_request
+    hook, so a 429 is decided where the view would have run."""
+
+    def check_limit() -> Response | None:
+        if request.endpoint != TOKEN_ENDPOINT:
+            return None
+        retry_after = limit.retry_after(_client_address())
+        return None if retry_after is None else _rate_limited(retry_after)
+
+    def count_failure(response: Response) -> Response:
+        if request.endpoint == TOKEN_ENDPOINT and _failed(response):
+            limit.count_failure(_client_address())
+        return response
+
+    app.before_request(check_limit)
+    app.after_request(count_failure)
