@@ -47,18 +47,27 @@ def test_versions_are_listed_newest_first(client, admin, three_versions):
         assert datetime.fromisoformat(entry["created_at"]).tzinfo is not None
 
 
-def test_versions_page_with_limit_and_before(client, admin, three_versions):
+def test_versions_page_with_limit_and_cursor(client, admin, three_versions):
+    """The one pagination style of every admin list (SPEC §8)."""
     first = client.get("/admin/policy/versions?limit=2", headers=admin).get_json()
     assert [v["version"] for v in first["versions"]] == [3, 2]
-    assert first["next"] == "/admin/policy/versions?limit=2&before=2"
-    second = client.get(first["next"], headers=admin).get_json()
-    assert [v["version"] for v in second["versions"]] == [1]
-    assert "next" not in second
+    cursor = first["next_cursor"]
+    second = client.get(f"/admin/policy/versions?limit=2&cursor={cursor}", headers=admin)
+    assert [v["version"] for v in second.get_json()["versions"]] == [1]
+    assert second.get_json()["next_cursor"] is None
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=x", "before=-1", "limit=100000"])
+def test_versions_default_page_is_everything_up_to_50(client, admin, three_versions):
+    body = client.get("/admin/policy/versions", headers=admin).get_json()
+    assert len(body["versions"]) == 3 and body["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=x", "cursor=-1", "cursor=%%%", "limit=501", "limit=100000"]
+)
 def test_versions_bad_paging_is_400(client, admin, query):
-    assert_problem(client.get(f"/admin/policy/versions?{query}", headers=admin), 400)
+    body = assert_problem(client.get(f"/admin/policy/versions?{query}", headers=admin), 400)
+    assert body["invalid_params"][0]["name"] in {"limit", "cursor"}
 
 
 def test_versions_need_a_token_and_policies_read(client, make_token):

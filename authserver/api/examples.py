@@ -8,8 +8,10 @@ from sqlalchemy import select
 from authserver.extensions import db
 from authserver.models import Document
 from authserver.resource import current_token, require_scopes
+from authserver.web.errors import render_errors_with, render_json
 
 bp = Blueprint("examples", __name__, url_prefix="/api")
+render_errors_with(bp, render_json)  # RFC 6750 JSON, WWW-Authenticate on token errors
 
 MAX_TITLE = 200
 MAX_BODY = 20_000

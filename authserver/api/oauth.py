@@ -11,26 +11,23 @@ from werkzeug.exceptions import BadRequest
 from authserver.oauth2.request_checks import RequestRejected, check_form_request
 from authserver.state import state
 from authserver.web import metrics
-from authserver.web.errors import oauth_error_response
+from authserver.web.errors import render_errors_with, render_oauth
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
-
-
-def rejection_response(exc: RequestRejected) -> Response:
-    response = oauth_error_response(exc.status, exc.error, exc.description)
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = 'Basic realm="authserver"'
-    return response
+render_errors_with(bp, render_oauth)  # RFC 6749 §5.2 JSON, even for a 404 or 405 here
 
 
 def _checked(respond: Callable[[AuthorizationServer], Response]) -> Response:
-    """Run ``respond`` after our checks on the raw request; every answer is no-store."""
+    """Run ``respond`` after our checks on the raw request; every answer is no-store.
+
+    A rejection is rendered here rather than raised, so the token endpoint counts it.
+    """
     try:
         check_form_request(request)
     except RequestRejected as exc:
-        return rejection_response(exc)
+        return render_oauth(exc)
     except BadRequest:
-        return oauth_error_response(400, "invalid_request", "the body is not a valid form")
+        return render_oauth(RequestRejected("invalid_request", "the body is not a valid form"))
     response = respond(state().authorization_server)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"

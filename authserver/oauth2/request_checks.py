@@ -13,13 +13,22 @@ import binascii
 
 from flask import Request
 
+from authserver.services.errors import ServiceError
+
 FORM_TYPE = "application/x-www-form-urlencoded"
+TITLES = {400: "Bad Request", 401: "Unauthorized", 413: "Content Too Large"}
 
 
-class RequestRejected(Exception):
+class RequestRejected(ServiceError):
+    """An RFC 6749 §5.2 error (``error`` is its code) found before Authlib parses the request."""
+
     def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(description)
-        self.error, self.description, self.status = error, description, status
+        self.error, self.status, self.title = error, status, TITLES[status]
+
+    def headers(self) -> dict[str, str]:
+        """A failed client authentication names the scheme to use (RFC 6749 §5.2)."""
+        return {"WWW-Authenticate": 'Basic realm="authserver"'} if self.status == 401 else {}
 
 
 def check_form_request(request: Request) -> None:

@@ -43,8 +43,10 @@ def get(username: str) -> User:
 class UnknownRoles(Invalid):
     """Roles the live policy does not define; ``roles`` lists them."""
 
+    title = "Unknown roles"
+
     def __init__(self, roles: list[str]) -> None:
-        super().__init__(f"unknown role(s): {', '.join(roles)}")
+        super().__init__(f"unknown role(s): {', '.join(roles)}", unknown_roles=roles)
         self.roles = roles
 
 
