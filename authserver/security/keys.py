@@ -8,6 +8,7 @@ they signed expire. The file is only published whole (a temp file, then ``os.lin
 """
 
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -59,6 +60,20 @@ def _public(jwk: dict[str, Any]) -> dict[str, Any]:
     return {name: jwk[name] for name in _PUBLIC_MEMBERS if name in jwk}
 
 
+@functools.lru_cache(maxsize=32)
+def _parse(canonical_jwk: str) -> Key:
+    """``import_key`` of a JWK given as canonical JSON, cached by its content: cryptography
+    checks an RSA private key at every import (about 90 ms), and every app of a process,
+    every reload and the signing set of one load meet the same few keys. Keyed by content,
+    a changed file can never be answered from the cache; joserfc keys are not modified
+    after import, so sharing one is safe."""
+    return import_key(json.loads(canonical_jwk))
+
+
+def _import_cached(jwk: dict[str, Any]) -> Key:
+    return _parse(json.dumps(jwk, sort_keys=True, separators=(",", ":")))
+
+
 def _import(path: Path, jwk: Any) -> Key:
     """Validate one stored JWK: a supported alg on the right kind of key, strong enough."""
     if not isinstance(jwk, dict):
@@ -69,7 +84,7 @@ def _import(path: Path, jwk: Any) -> Key:
     if not all(isinstance(jwk.get(m, 0), int) for m in ("iat", "retired_at")):
         raise SigningKeyError(f"{path}: key {name}: iat and retired_at must be integers")
     try:
-        key = import_key(jwk)
+        key = _import_cached(jwk)
     except (JoseError, ValueError, TypeError) as exc:
         raise SigningKeyError(f"{path}: key {name} is not a valid JWK ({exc})") from None
     key_cls, size = ALGORITHMS[jwk["alg"]]
@@ -111,8 +126,8 @@ class _State:
         retired.sort(key=lambda k: (_when(k, "retired_at"), _when(k, "iat")), reverse=True)
         public = tuple(_public({"use": "sig", **k.as_dict()}) for k in [signing, *retired])
         private = {n: v for n, v in signing.as_dict(private=True).items() if n != "iat"}
-        verification = KeySet([import_key(jwk) for jwk in public])
-        return cls(KeySet([import_key(private)]), public, verification, stat)
+        verification = KeySet([_import_cached(jwk) for jwk in public])
+        return cls(KeySet([_import_cached(private)]), public, verification, stat)
 
 
 def _stat_key(st: os.stat_result) -> StatKey:
