@@ -14,7 +14,8 @@ from dataclasses import dataclass
 Path = tuple[object, ...]
 
 #: Finds the (line, column) of a path; ``key=True`` asks for the mapping key, not its value.
-Locate = Callable[[Path, bool], tuple[int, int]]
+#: (None, None) when the path lies outside the text it knows (a role body inside a policy).
+Locate = Callable[[Path, bool], tuple[int | None, int | None]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,15 @@ class PolicyIssue:
             where = f"{self.path}: " if self.path else ""
             return f"{filename}: {where}{self.message}"
         return f"{filename}:{self.line}:{self.column}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        """The issue as the admin API shows it: ``{line, column, path, message}``."""
+        return {
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+        }
 
     def sort_key(self) -> tuple[int, int]:
         """Order issues by position; issues without one keep their relative order."""

@@ -46,11 +46,15 @@ def load_policy_yaml(text: str) -> LoadResult:
         return LoadResult(None, [PolicyIssue(1, 1, "", MAX_NESTING_MESSAGE)], [])
 
 
-def load_policy_data(data: object) -> LoadResult:
-    """Validate an already-parsed document (a JSON body); issues have a path, no line."""
+def load_policy_data(data: object, reporter: Reporter | None = None) -> LoadResult:
+    """Validate an already-parsed document (a JSON body); issues have a path, no line.
+
+    ``reporter`` may locate paths and already hold errors found while reading part of the
+    document (a role sent as YAML, inside a policy that was not).
+    """
     try:
         with _gc_paused():
-            return _validate(data, Reporter())
+            return _validate(data, reporter or Reporter())
     except RecursionError:
         return LoadResult(None, [PolicyIssue(None, None, "", MAX_NESTING_MESSAGE)], [])
 
