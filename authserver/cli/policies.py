@@ -8,7 +8,8 @@ from flask import current_app
 from authserver.cli.common import service_command
 from authserver.policy import load_policy_yaml, undeclared_required_scopes
 from authserver.resource import required_scope_names
-from authserver.services import policy_store
+from authserver.services import policy_admin, policy_store
+from authserver.services.policy_admin import YAML, WriteOptions
 from authserver.services.policy_store import PolicyInvalid, RolesInUse
 
 group = click.Group("policies", help="Validate, apply and export role policies.")
@@ -52,20 +53,35 @@ def check(path: str) -> None:
 @service_command(group, "apply")
 @click.argument("path", metavar="FILE")
 @click.option("--strip-removed-roles", is_flag=True, help="Take removed roles from their users.")
-def apply(path: str, strip_removed_roles: bool) -> None:
+@click.option("--comment", help="Why: kept with the version (see `policies history`).")
+def apply(path: str, strip_removed_roles: bool, comment: str | None) -> None:
     """Make FILE the live policy (a new version) and print it."""
+    options = write_options(strip_removed_roles, comment)
     try:
-        version, result = policy_store.save_version(
-            _read(path), actor="cli", strip_roles=strip_removed_roles
-        )
+        saved = policy_admin.replace_policy(_read(path), YAML, options)
     except PolicyInvalid as exc:
         _print_issues(path, exc.result.errors, ())
         raise click.exceptions.Exit(1) from None
     except RolesInUse as exc:
-        raise click.ClickException(f"{exc} (use --strip-removed-roles)") from None
-    _print_issues(path, (), _warnings(result))
-    click.echo(f"policy version {version} is live", err=True)
-    click.echo(result.policy.to_yaml(), nl=False)
+        raise roles_in_use(exc) from None
+    _print_issues(path, (), saved.warnings)
+    click.echo(f"policy version {saved.version} is live", err=True)
+    click.echo(saved.policy.to_yaml(), nl=False)
+
+
+def write_options(strip_removed_roles: bool, comment: str | None) -> WriteOptions:
+    """A CLI write: by "cli", on whatever version is live, warned of scopes routes need."""
+    return WriteOptions(
+        actor="cli",
+        comment=comment or None,
+        strip_roles=strip_removed_roles,
+        required=frozenset(required_scope_names(current_app)),
+    )
+
+
+def roles_in_use(exc: RolesInUse) -> click.ClickException:
+    """The CLI's one line for a refused removal of held roles, naming its flag."""
+    return click.ClickException(f"{exc.held} (use --strip-removed-roles)")
 
 
 @service_command(group, "export")

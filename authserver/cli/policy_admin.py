@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 
 from authserver.cli.common import service_command
-from authserver.cli.policies import group
+from authserver.cli.policies import group, roles_in_use, write_options
 from authserver.policy import PolicyDiff
-from authserver.resource import required_scope_names
 from authserver.services import policy_admin, policy_store
 from authserver.services.policy_store import RolesInUse
 
@@ -108,18 +106,13 @@ def _chain(grant: dict) -> str:
 @service_command(group, "restore")
 @click.argument("version", type=click.IntRange(1))
 @click.option("--strip-removed-roles", is_flag=True, help="Take removed roles from their users.")
-def restore(version: int, strip_removed_roles: bool) -> None:
+@click.option("--comment", help="Why: kept with the version (default: restored version N).")
+def restore(version: int, strip_removed_roles: bool, comment: str | None) -> None:
     """Make VERSION's policy live again, as a new version."""
     try:
-        saved = policy_admin.restore(
-            version,
-            expected=policy_store.newest_version(),
-            actor="cli",
-            strip_roles=strip_removed_roles,
-            required=required_scope_names(current_app),
-        )
+        saved = policy_admin.restore(version, write_options(strip_removed_roles, comment))
     except RolesInUse as exc:
-        raise click.ClickException(f"{exc} (use --strip-removed-roles)") from None
+        raise roles_in_use(exc) from None
     for issue in saved.warnings:
         click.echo(f"warning: {issue.path}: {issue.message}", err=True)
     click.echo(f"policy version {saved.version} is live (restored version {version})")

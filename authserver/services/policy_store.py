@@ -3,41 +3,102 @@
 Each token request asks the database for the newest version number (one indexed query) and
 reparses only when it changed, so an edit through any instance takes effect everywhere with
 nothing to broadcast.
+
+Every new version goes through :func:`commit_version`, and it alone decides whether a write
+is stale: one conditional insert claims the next version number only while the version the
+edit was made from is still the newest, so two writers can never both win (a lost update).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import delete, func, inspect, select
+from sqlalchemy import Integer, String, Text, delete, func, insert, inspect, literal, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from authserver import telemetry
 from authserver.config import PROJECT_ROOT
 from authserver.extensions import db
 from authserver.models import PolicyVersion, UserRole
-from authserver.policy import LoadResult, Policy, diff_policies, load_policy_yaml
+from authserver.models.base import UTCDateTime, utcnow
+from authserver.policy import LoadResult, Policy, PolicyDiff, diff_policies, load_policy_yaml
 from authserver.services import audit
-from authserver.services.errors import Conflict, Invalid, NotFound, ServiceError
+from authserver.services.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    ServiceError,
+)
 from authserver.state import state
+
+#: Version numbers are a 32-bit column; a larger number names no version (and must not
+#: reach PostgreSQL, which would refuse it as out of range rather than find nothing).
+MAX_VERSION = 2**31 - 1
+
+
+class Stale(PreconditionFailed):
+    """The write was based on a version that is no longer the newest (HTTP 412)."""
+
+    def __init__(self, current: int, expected: int | None = None) -> None:
+        named = f"not {expected}" if expected is not None else "not the one you edited"
+        super().__init__(
+            f"the live policy is version {current}, {named}: "
+            "fetch it, reapply your change and try again",
+            current_version=current,
+        )
+        self.current, self.expected = current, expected
 
 
 class RolesInUse(Conflict):
-    """The new policy removes roles that users still hold; ``counts`` says how many each."""
+    """The new policy removes roles that users still hold; ``counts`` says how many each.
+
+    ``held`` names them in a sentence; the detail adds how an admin API call takes them
+    (the CLI says its own flag instead).
+    """
+
+    title = "Roles in use"
 
     def __init__(self, counts: dict[str, int]) -> None:
         held = ", ".join(f"{role} (held by {n} user(s))" for role, n in sorted(counts.items()))
-        super().__init__(f"the new policy removes roles still held: {held}")
+        self.held = f"the new policy removes roles still held: {held}"
+        roles = [{"role": role, "users": count} for role, count in sorted(counts.items())]
+        super().__init__(
+            f"{self.held}; add ?strip_roles=true to take these roles from their users",
+            roles=roles,
+        )
         self.counts = counts
 
 
 class PolicyInvalid(Invalid):
     """The submitted policy has errors; ``result`` holds every one of them."""
 
+    title = "Invalid policy"
+
     def __init__(self, result: LoadResult) -> None:
-        super().__init__(f"policy has {len(result.errors)} error(s)")
+        super().__init__(
+            f"the policy has {len(result.errors)} error(s); the live policy is unchanged",
+            errors=[issue.to_dict() for issue in result.errors],
+            warnings=[issue.to_dict() for issue in result.warnings],
+        )
         self.result = result
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A validated policy to store as the version after ``base``, the one it was edited from.
+
+    ``diff`` (base -> policy) goes into the audit trail; ``comment`` says why.
+    """
+
+    source: str
+    policy: Policy
+    base: int
+    comment: str | None = None
+    diff: PolicyDiff | None = None
 
 
 def newest_version() -> int:
@@ -73,6 +134,93 @@ def removed_roles_in_use(policy: Policy) -> dict[str, int]:
     return {role: count for role, count in rows if role not in policy.roles}
 
 
+def base_version(expected: Collection[int] | None) -> int:
+    """The version an edit starts from: the newest of ``expected`` that exists (the versions
+    an If-Match names), the live one for None. Raises Stale when none of them exists;
+    ``0`` names the empty store (seeding)."""
+    if expected is None:
+        return newest_version()
+    named = {version for version in expected if 0 < version <= MAX_VERSION}
+    found = None
+    if named:
+        query = select(func.max(PolicyVersion.version)).where(PolicyVersion.version.in_(named))
+        found = db.session.execute(query).scalar()
+    if found is not None:
+        return found
+    current = newest_version()
+    if current == 0 and 0 in expected:
+        return 0
+    raise Stale(current, max(named, default=None))
+
+
+def commit_version(
+    new: NewVersion, actor: str | None, strip_roles: bool = False
+) -> dict[str, int]:
+    """Store ``new`` as version ``new.base + 1`` and audit it, in one transaction.
+
+    Stale unless ``new.base`` is still the newest version when the row is inserted, whether
+    another writer got there long before or a moment before (the primary key). Removing
+    roles that users hold is RolesInUse unless ``strip_roles`` takes them away, here.
+    Returns the roles taken, with how many users held each.
+    """
+    try:
+        if not _insert_next(new, actor):
+            raise _stale(new.base)
+        in_use = removed_roles_in_use(new.policy)
+        if in_use and not strip_roles:
+            raise RolesInUse(in_use)
+        if in_use:
+            db.session.execute(delete(UserRole).where(UserRole.role.in_(list(in_use))))
+        subject = f"policy:v{new.base + 1}"
+        details = _version_details(new, in_use)
+        audit.record("policy.version", actor or "system", subject, details, commit=False)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return in_use
+
+
+def _insert_next(new: NewVersion, actor: str | None) -> bool:
+    """INSERT version base+1 ... WHERE the newest version is base: one statement, so the
+    check and the insert cannot be split by another writer. False when base is not the
+    newest; losing the race for the primary key is Stale too."""
+    newest = select(func.coalesce(func.max(PolicyVersion.version), 0)).scalar_subquery()
+    row = select(
+        literal(new.base + 1, Integer),
+        literal(new.source, Text),
+        literal(utcnow(), UTCDateTime()),
+        literal(actor, String),
+        literal(new.comment, String),
+    ).where(newest == new.base)
+    columns = ["version", "source", "created_at", "created_by", "comment"]
+    statement = insert(PolicyVersion).from_select(columns, row).returning(PolicyVersion.version)
+    try:
+        # RETURNING, not rowcount: psycopg reports no rowcount for INSERT ... SELECT.
+        return db.session.execute(statement).scalar() is not None
+    except IntegrityError:
+        raise _stale(new.base) from None
+
+
+def _stale(base: int) -> Stale:
+    db.session.rollback()  # end the failed transaction before reading the newest version
+    return Stale(newest_version(), base)
+
+
+def _version_details(new: NewVersion, stripped: dict[str, int]) -> dict:
+    """For the audit trail: the new version, what changed since its base, roles taken."""
+    details: dict[str, object] = {
+        "version": new.base + 1,
+        "previous": new.base or None,
+        "comment": new.comment,
+    }
+    if stripped:
+        details["stripped_roles"] = stripped
+    if new.diff is not None:
+        details.update(summary=new.diff.summary(), diff=new.diff.to_dict())
+    return details
+
+
 def save_version(
     source: str,
     actor: str | None = None,
@@ -80,49 +228,19 @@ def save_version(
     comment: str | None = None,
     strip_roles: bool = False,
 ) -> tuple[int, LoadResult]:
-    """Validate ``source`` and store it as the next version; the previous one stays intact.
+    """Validate YAML ``source`` and store it as the next version (seeding, tests).
 
-    ``expected`` is the version the writer last saw: a different newest version is a
-    Conflict, and so is losing the race for the next version number to another writer.
-    Removing roles that users hold is refused unless ``strip_roles`` takes them away, in
-    the same transaction.
+    ``expected`` is the version the writer last saw (None: the live one). Writers of the
+    admin API and the CLI go through :mod:`policy_admin`, which ends here too.
     """
     result = load_policy_yaml(source)
-    if not result.ok:
+    if result.policy is None:
         raise PolicyInvalid(result)
-    current = newest_version()
-    if expected is not None and expected != current:
-        raise Conflict(f"the live policy is version {current}, not {expected}")
-    in_use = removed_roles_in_use(result.policy)
-    if in_use and not strip_roles:
-        raise RolesInUse(in_use)
-    if in_use:
-        db.session.execute(delete(UserRole).where(UserRole.role.in_(list(in_use))))
-    details = _version_details(current, result.policy, comment, in_use)
-    db.session.add(
-        PolicyVersion(version=current + 1, source=source, created_by=actor, comment=comment)
-    )
-    subject = f"policy:v{current + 1}"
-    audit.record("policy.version", actor or "system", subject, details, commit=False)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("another writer stored a new version first") from None
-    return current + 1, result
-
-
-def _version_details(current: int, policy: Policy, comment, stripped: dict[str, int]) -> dict:
-    """For the audit trail: the new version, what changed since the live one, roles taken."""
-    details = {"version": current + 1, "previous": current or None, "comment": comment}
-    if stripped:
-        details["stripped_roles"] = stripped
-    if current:
-        version, old = live_policy()
-        if version == current:
-            diff = diff_policies(old, policy)
-            details.update(summary=diff.summary(), diff=diff.to_dict())
-    return details
+    base = base_version(None if expected is None else (expected,))
+    diff = diff_policies(policy_at(base), result.policy) if base else None
+    new = NewVersion(source, result.policy, base, comment, diff)
+    commit_version(new, actor, strip_roles)
+    return base + 1, result
 
 
 def policy_file(app: Flask) -> Path:
@@ -150,7 +268,7 @@ def seed_if_empty(app: Flask | None = None) -> int | None:
     except PolicyInvalid as exc:
         first = exc.result.errors[0].format(str(path))
         raise ServiceError(f"AUTHSERVER_POLICY_FILE is invalid: {first}") from None
-    except Conflict:
+    except Stale:
         return None  # another worker seeded it at the same moment
     return version
 
@@ -170,11 +288,6 @@ def init_app(app: Flask) -> None:
             db.session.remove()
 
 
-#: Version numbers are a 32-bit column; a larger number names no version (and must not
-#: reach PostgreSQL, which would refuse it as out of range rather than find nothing).
-MAX_VERSION = 2**31 - 1
-
-
 def get_version(version: int) -> PolicyVersion | None:
     """One stored version, or None."""
     if not 0 < version <= MAX_VERSION:
@@ -191,7 +304,10 @@ def list_versions(limit: int, before: int | None = None) -> list[PolicyVersion]:
 
 
 def policy_at(version: int) -> Policy:
-    """The parsed policy of a stored version (parsed here, not taken from the cache)."""
+    """The parsed policy of a stored version (from the cache when it is the live one)."""
+    current = state().policy_cache.current
+    if current is not None and current[0] == version:
+        return current[1]
     row = get_version(version)
     if row is None:
         raise NotFound(f"no policy version {version}")
