@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from flask import Blueprint, Flask, Response, abort, jsonify, request
 from sqlalchemy import select
 
@@ -68,7 +70,7 @@ def delete_document(document_id: int) -> tuple[str, int]:
     return "", 204
 
 
-def _storable(value: object, max_length: int) -> bool:
+def _storable(value: object, max_length: int) -> TypeGuard[str]:
     """A string of at most ``max_length`` characters that every database can store.
 
     JSON may carry ``\\u0000`` (PostgreSQL text refuses NUL) and lone surrogates such as

@@ -5,15 +5,15 @@ views (SPEC §9)."""
 from __future__ import annotations
 
 import functools
-from collections import namedtuple
 
 from flask import Flask
-from flask_principal import Identity, RoleNeed, UserNeed, identity_loaded
+from flask_principal import Identity, Need, RoleNeed, UserNeed, identity_loaded
 
 from authserver.extensions import principal
 from authserver.security import access_tokens
 
-ScopeNeed = functools.partial(namedtuple("ScopeNeed", ["method", "value"]), "scope")
+#: Like Flask-Principal's ``RoleNeed``: ``ScopeNeed("documents:read")``.
+ScopeNeed = functools.partial(Need, "scope")
 
 
 def set_identity(token: access_tokens.AccessToken) -> None:

@@ -42,7 +42,7 @@ def text_param(name: str) -> str | None:
     return value
 
 
-def int_param(name: str, default: int | None, low: int, high: int) -> int | None:
+def int_param(name: str, default: int, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high``; ``default`` when absent."""
     text = request.args.get(name)
     if text is None:
@@ -79,7 +79,7 @@ def time_param(name: str) -> datetime | None:
 
 def limit_param() -> int:
     """The page size: ``limit`` from 1 to MAX_LIMIT, default DEFAULT_LIMIT."""
-    return int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)  # type: ignore[return-value]
+    return int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
 
 
 def cursor_param(parse: Callable[[str], T | None]) -> T | None:
