@@ -13,7 +13,8 @@ from authserver.models import PolicyVersion
 from authserver.policy import load_policy_yaml
 from authserver.services import audit, policy_admin, policy_store, users
 from authserver.services.policy_admin import YAML, WriteOptions
-from authserver.services.policy_store import NewVersion, RolesInUse, Stale
+from authserver.services.policy_errors import RolesInUse, Stale
+from authserver.services.policy_store import NewVersion
 from tests.support.admin import DEFAULT_YAML, bearer, writing
 from tests.support.cli import invoke
 

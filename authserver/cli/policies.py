@@ -10,7 +10,7 @@ from authserver.policy import load_policy_yaml, undeclared_required_scopes
 from authserver.resource import required_scope_names
 from authserver.services import policy_admin, policy_store
 from authserver.services.policy_admin import YAML, WriteOptions
-from authserver.services.policy_store import PolicyInvalid, RolesInUse
+from authserver.services.policy_errors import PolicyInvalid, RolesInUse
 
 group = click.Group("policies", help="Validate, apply and export role policies.")
 

@@ -8,7 +8,7 @@ from authserver.cli.common import service_command
 from authserver.cli.policies import group, roles_in_use, write_options
 from authserver.policy import PolicyDiff
 from authserver.services import policy_admin, policy_store
-from authserver.services.policy_store import RolesInUse
+from authserver.services.policy_errors import RolesInUse
 
 REASONS = {
     "undeclared": "the policy does not declare it",

@@ -29,7 +29,8 @@ from authserver.policy.edits import Revision
 from authserver.policy.scopes import InvalidScope
 from authserver.services import clients, policy_store, users
 from authserver.services.errors import NotFound, ServiceError
-from authserver.services.policy_store import NewVersion, PolicyInvalid
+from authserver.services.policy_errors import PolicyInvalid
+from authserver.services.policy_store import NewVersion
 
 __all__ = ["JSON", "YAML", "Saved", "WriteOptions"]
 
@@ -96,7 +97,7 @@ def delete_role(name: str, options: WriteOptions) -> Saved:
 
 def restore(version: int, options: WriteOptions) -> Saved:
     """Store version ``version``'s source, unchanged, as the next version."""
-    source = get_version(version).source
+    source = policy_store.source_at(version)
     return _write(options, lambda base: (edits.from_source(source), f"restored version {version}"))
 
 
@@ -117,14 +118,6 @@ def _write(options: WriteOptions, edit: Edit) -> Saved:
     stripped = policy_store.commit_version(new, options.actor, options.strip_roles)
     required = undeclared_required_scopes(policy, options.required)
     return Saved(base + 1, base, policy, [*revision.result.warnings, *required], diff, stripped)
-
-
-def get_version(version: int):
-    """One stored version; NotFound when there is none."""
-    row = policy_store.get_version(version)
-    if row is None:
-        raise NotFound(f"no policy version {version}")
-    return row
 
 
 def diff_versions(old: int, new: int) -> PolicyDiff:

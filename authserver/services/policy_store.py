@@ -26,65 +26,13 @@ from authserver.models import PolicyVersion, UserRole
 from authserver.models.base import UTCDateTime, utcnow
 from authserver.policy import LoadResult, Policy, PolicyDiff, diff_policies, load_policy_yaml
 from authserver.services import audit
-from authserver.services.errors import (
-    Conflict,
-    Invalid,
-    NotFound,
-    PreconditionFailed,
-    ServiceError,
-)
+from authserver.services.errors import NotFound, ServiceError
+from authserver.services.policy_errors import PolicyInvalid, RolesInUse, Stale
 from authserver.state import state
 
 #: Version numbers are a 32-bit column; a larger number names no version (and must not
 #: reach PostgreSQL, which would refuse it as out of range rather than find nothing).
 MAX_VERSION = 2**31 - 1
-
-
-class Stale(PreconditionFailed):
-    """The write was based on a version that is no longer the newest (HTTP 412)."""
-
-    def __init__(self, current: int, expected: int | None = None) -> None:
-        named = f"not {expected}" if expected is not None else "not the one you edited"
-        super().__init__(
-            f"the live policy is version {current}, {named}: "
-            "fetch it, reapply your change and try again",
-            current_version=current,
-        )
-        self.current, self.expected = current, expected
-
-
-class RolesInUse(Conflict):
-    """The new policy removes roles that users still hold; ``counts`` says how many each.
-
-    ``held`` names them in a sentence; the detail adds how an admin API call takes them
-    (the CLI says its own flag instead).
-    """
-
-    title = "Roles in use"
-
-    def __init__(self, counts: dict[str, int]) -> None:
-        held = ", ".join(f"{role} (held by {n} user(s))" for role, n in sorted(counts.items()))
-        self.held = f"the new policy removes roles still held: {held}"
-        roles = [{"role": role, "users": count} for role, count in sorted(counts.items())]
-        super().__init__(
-            f"{self.held}; add ?strip_roles=true to take these roles from their users",
-            roles=roles,
-        )
-        self.counts = counts
-
-
-class PolicyInvalid(Invalid):
-    """The submitted policy has errors; ``result`` holds every one of them."""
-
-    title = "Invalid policy"
-
-    def __init__(self, result: LoadResult) -> None:
-        super().__init__(
-            f"the policy has {len(result.errors)} error(s); the live policy is unchanged",
-            errors=[issue.to_dict() for issue in result.errors],
-            warnings=[issue.to_dict() for issue in result.warnings],
-        )
-        self.result = result
 
 
 @dataclass(frozen=True)
@@ -105,27 +53,27 @@ def newest_version() -> int:
     return db.session.execute(select(func.max(PolicyVersion.version))).scalar() or 0
 
 
-def live_policy() -> tuple[int, Policy]:
-    """The newest version number and its parsed policy (cached per process)."""
-    cache = state().policy_cache
+def _live_version() -> int:
     version = newest_version()
     if version == 0:
         raise ServiceError("the policy store is empty: run `authserver db upgrade`")
+    return version
+
+
+def live_policy() -> tuple[int, Policy]:
+    """The newest version number and its parsed policy (cached per process)."""
+    cache = state().policy_cache
+    version = _live_version()
     current = cache.current  # one read: another thread may replace it meanwhile
     if current is None or current[0] != version:
-        source = db.session.get(PolicyVersion, version).source
-        result = load_policy_yaml(source)
-        if result.policy is None:  # only validated policies are ever stored
-            raise ServiceError(f"policy version {version} does not load")
-        current = cache.current = (version, result.policy)
+        current = cache.current = (version, _parse(version))
         telemetry.POLICY_VERSION.set(version)
     return current
 
 
 def live_source() -> str:
     """The YAML text of the live version, as it was written."""
-    version, _ = live_policy()
-    return db.session.get(PolicyVersion, version).source
+    return source_at(_live_version())
 
 
 def removed_roles_in_use(policy: Policy) -> dict[str, int]:
@@ -303,15 +251,24 @@ def list_versions(limit: int, before: int | None = None) -> list[PolicyVersion]:
     return list(db.session.execute(query).scalars())
 
 
+def source_at(version: int) -> str:
+    """The YAML text of a stored version, as it was written; NotFound if there is none."""
+    row = get_version(version)
+    if row is None:
+        raise NotFound(f"no policy version {version}")
+    return row.source
+
+
 def policy_at(version: int) -> Policy:
     """The parsed policy of a stored version (from the cache when it is the live one)."""
     current = state().policy_cache.current
     if current is not None and current[0] == version:
         return current[1]
-    row = get_version(version)
-    if row is None:
-        raise NotFound(f"no policy version {version}")
-    result = load_policy_yaml(row.source)
+    return _parse(version)
+
+
+def _parse(version: int) -> Policy:
+    result = load_policy_yaml(source_at(version))
     if result.policy is None:  # only validated policies are ever stored
         raise ServiceError(f"policy version {version} does not load")
     return result.policy

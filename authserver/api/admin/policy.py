@@ -35,7 +35,7 @@ render_errors_with(bp, render_problem)
 def get_policy() -> Response:
     version, policy = policy_store.live_policy()
     if wants_yaml():
-        response = yaml_response(policy_store.get_version(version).source)
+        response = yaml_response(policy_store.source_at(version))
     else:
         response = jsonify(policy.to_document())
     return tagged(response, version)

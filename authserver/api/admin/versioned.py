@@ -37,7 +37,8 @@ def tagged(response: Response, version: int) -> Response:
     """Strong ETag naming the policy version; a GET with If-None-Match may get 304."""
     response.set_etag(str(version))
     response.vary.add("Accept")
-    return response.make_conditional(request)
+    response.make_conditional(request)  # in place: 304 when If-None-Match names it
+    return response
 
 
 def body_kind() -> str:
