@@ -3,6 +3,7 @@
 from authserver.models.audit import AuditEvent
 from authserver.models.client import Client
 from authserver.models.document import Document
+from authserver.models.live import LiveChange
 from authserver.models.lockout import LoginFailure
 from authserver.models.policy import PolicyVersion
 from authserver.models.token import RefreshFamily, RefreshToken, RevokedToken
@@ -12,6 +13,7 @@ __all__ = [
     "AuditEvent",
     "Client",
     "Document",
+    "LiveChange",
     "LoginFailure",
     "PolicyVersion",
     "RefreshFamily",
