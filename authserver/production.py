@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from authserver.config import ConfigError
+from authserver.extensions import db
+from authserver.services import clients
 
 
-def check_settings(settings: dict) -> None:
+def check_settings(settings: Mapping[str, Any]) -> None:
     """Checks that need no database: called before anything is created."""
     if settings["ENV"] != "production":
         return
@@ -39,9 +43,6 @@ def check_demo_data(app: Flask) -> None:
     """No demo client (its secret was printed on a terminal) may exist in production."""
     if app.config["ENV"] != "production":
         return
-    from authserver.extensions import db
-    from authserver.services import clients
-
     with app.app_context():
         try:
             if not inspect(db.engine).has_table("clients"):
