@@ -37,14 +37,12 @@ def test_commit_version_on_a_base_that_is_not_the_newest_is_stale_and_writes_not
     assert len(version_events()) == 2
 
 
-def test_base_version_is_the_newest_named_version_that_exists(app):
-    policy_store.save_version(WITH_AUDITOR, actor="root", expected=1)
-    assert policy_store.base_version(None) == 2
-    assert policy_store.base_version({1, 7}) == 1
-    assert policy_store.base_version({2, 1}) == 2
-    for named in (set(), {0}, {7}, {2**40}, {-1}):
+def test_check_expected_accepts_a_list_naming_the_live_version(app):
+    policy_store.check_expected(2, None)
+    policy_store.check_expected(2, {7, 2})
+    for named in (set(), {0}, {1}, {3}):
         with pytest.raises(Stale) as caught:
-            policy_store.base_version(named)
+            policy_store.check_expected(2, named)
         assert caught.value.current == 2
 
 
@@ -112,3 +110,32 @@ def test_put_role_on_an_older_existing_version_is_412_not_a_lost_update(client, 
     assert second.status_code == 412
     assert second.get_json()["current_version"] == 2
     assert "auditor" in policy_store.live_policy()[1].roles
+
+
+# -- the order of the answers (docs/admin-api.md, RFC 9110 §13.2.1) -----------------------
+
+
+@pytest.fixture
+def admin(make_token) -> dict:
+    return bearer(make_token("root", ("admin",)))
+
+
+@pytest.mark.parametrize("if_match", [None, 7, 1])
+def test_what_a_write_names_must_exist_before_its_precondition_counts(client, admin, if_match):
+    policy_store.save_version(WITH_AUDITOR, actor="root", expected=1)  # If-Match "1" is stale
+    delete = client.delete("/admin/roles/ghost", headers=writing(admin, if_match))
+    assert delete.status_code == 404, delete.get_json()
+    restore = client.post("/admin/policy/versions/9/restore", headers=writing(admin, if_match))
+    assert restore.status_code == 404, restore.get_json()
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [("/admin/policy", "version: [nope"), ("/admin/roles/editor", "scopes: [ghost]")],
+)
+def test_a_stale_write_is_412_before_its_body_is_read(client, admin, path, body):
+    policy_store.save_version(WITH_AUDITOR, actor="root", expected=1)
+    response = client.put(path, headers=writing(admin, 1), data=body)
+    assert response.status_code == 412, response.get_json()
+    assert client.put(path, headers=writing(admin, None), data=body).status_code == 428
+    assert client.put(path, headers=writing(admin, 2), data=body).status_code == 422

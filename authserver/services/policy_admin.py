@@ -4,7 +4,7 @@ Every writer (PUT /admin/policy, PUT and DELETE /admin/roles/<name>, restore, an
 ``policies apply`` and ``policies restore``) goes through :func:`_write`: the whole policy
 validated once, the same held-role check and audit event, stored by
 :func:`policy_store.commit_version`. The admin API names the versions the edit was based on
-(``If-Match``) and the store alone decides whether that is still the newest, so two admins
+(``If-Match``) and the store decides whether that is still the newest, so two admins
 editing at once can never silently undo each other's work; the CLI names none and edits the
 live version.
 """
@@ -28,11 +28,17 @@ from authserver.policy.bodies import JSON, YAML
 from authserver.policy.edits import Revision
 from authserver.policy.scopes import InvalidScope
 from authserver.services import clients, policy_store, users
-from authserver.services.errors import NotFound, ServiceError
+from authserver.services.errors import NotFound, PreconditionRequired, ServiceError
 from authserver.services.policy_errors import PolicyInvalid
 from authserver.services.policy_store import NewVersion
 
 __all__ = ["JSON", "YAML", "Saved", "WriteOptions"]
+
+PRECONDITION_REQUIRED = (
+    'send If-Match with the ETag of the policy version you edited (e.g. If-Match: "3", '
+    "from GET /admin/policy); If-Match: * is not accepted since it could overwrite "
+    "another admin's change"
+)
 
 
 @dataclass(frozen=True)
@@ -40,15 +46,17 @@ class WriteOptions:
     """Who writes and how, the same for every writer.
 
     ``expected``: the versions the writer's edit may be based on (the ETags of If-Match);
-    None edits the live version (the CLI). ``strip_roles`` takes roles the new policy
-    removes from the users holding them instead of refusing. ``required``: scopes routes
-    need; a policy lacking one gets a warning.
+    None edits the live version, which ``conditional`` refuses (the admin API must name
+    one; the CLI need not). ``strip_roles`` takes roles the new policy removes from the
+    users holding them instead of refusing. ``required``: scopes routes need; a policy
+    lacking one gets a warning.
     """
 
     actor: str
     comment: str | None = None
     strip_roles: bool = False
     expected: frozenset[int] | None = None
+    conditional: bool = False
     required: frozenset[str] = frozenset()
 
 
@@ -66,6 +74,8 @@ class Saved:
 
 #: An edit: from the policy it is based on, the revision to store and what it did.
 Edit = Callable[[Policy], tuple[Revision, str]]
+#: What the write names must exist in the live policy (NotFound), checked first.
+Check = Callable[[Policy], None]
 
 
 def replace_policy(body: bytes | str, kind: str, options: WriteOptions) -> Saved:
@@ -87,12 +97,12 @@ def put_role(name: str, body: bytes | str, kind: str, options: WriteOptions) -> 
 def delete_role(name: str, options: WriteOptions) -> Saved:
     """Remove one role; refused (PolicyInvalid) while other roles inherit from it."""
 
-    def edit(base: Policy) -> tuple[Revision, str]:
-        if name not in base.roles:
+    def exists(live: Policy) -> None:
+        if name not in live.roles:
             raise NotFound(f"no role named {name!r}")
-        return edits.without_role(base, name), f"role {name} deleted"
 
-    return _write(options, edit)
+    edit: Edit = lambda base: (edits.without_role(base, name), f"role {name} deleted")  # noqa: E731
+    return _write(options, edit, exists)
 
 
 def restore(version: int, options: WriteOptions) -> Saved:
@@ -101,14 +111,19 @@ def restore(version: int, options: WriteOptions) -> Saved:
     return _write(options, lambda base: (edits.from_source(source), f"restored version {version}"))
 
 
-def _write(options: WriteOptions, edit: Edit) -> Saved:
-    """The one write path: apply ``edit`` to the version the writer named, validate, store.
+def _write(options: WriteOptions, edit: Edit, check: Check | None = None) -> Saved:
+    """The one write path: apply ``edit`` to the live version, validate it, store it.
 
-    Staleness is decided by the store's insert alone; PolicyInvalid, RolesInUse and Stale
-    leave the live policy as it was.
+    In the order RFC 9110 §13.2.1 asks: what the write names must exist (404), then the
+    precondition (428, 412), then the body (422), then the store's insert (412 when another
+    writer won meanwhile, 409 for held roles). Every refusal leaves the live policy as it was.
     """
-    base = policy_store.base_version(options.expected)
-    old = policy_store.policy_at(base)
+    base, old = policy_store.live_policy()
+    if check is not None:
+        check(old)
+    if options.conditional and options.expected is None:
+        raise PreconditionRequired(PRECONDITION_REQUIRED)
+    policy_store.check_expected(base, options.expected)
     revision, note = edit(old)
     policy = revision.policy
     if policy is None:

@@ -82,23 +82,15 @@ def removed_roles_in_use(policy: Policy) -> dict[str, int]:
     return {role: count for role, count in rows if role not in policy.roles}
 
 
-def base_version(expected: Collection[int] | None) -> int:
-    """The version an edit starts from: the newest of ``expected`` that exists (the versions
-    an If-Match names), the live one for None. Raises Stale when none of them exists;
-    ``0`` names the empty store (seeding)."""
-    if expected is None:
-        return newest_version()
-    named = {version for version in expected if 0 < version <= MAX_VERSION}
-    found = None
-    if named:
-        query = select(func.max(PolicyVersion.version)).where(PolicyVersion.version.in_(named))
-        found = db.session.execute(query).scalar()
-    if found is not None:
-        return found
-    current = newest_version()
-    if current == 0 and 0 in expected:
-        return 0
-    raise Stale(current, max(named, default=None))
+def check_expected(current: int, expected: Collection[int] | None) -> None:
+    """Stale unless ``expected`` (the versions a writer says it edited) includes ``current``,
+    the live version its edit starts from; None accepts any (the CLI).
+
+    An early answer, from the version already read, so that a stale write is 412 before
+    its body is read (RFC 9110 §13.2.1); :func:`commit_version` decides again, atomically.
+    """
+    if expected is not None and current not in expected:
+        raise Stale(current, max(expected, default=None))
 
 
 def commit_version(
@@ -184,7 +176,8 @@ def save_version(
     result = load_policy_yaml(source)
     if result.policy is None:
         raise PolicyInvalid(result)
-    base = base_version(None if expected is None else (expected,))
+    base = newest_version()
+    check_expected(base, None if expected is None else (expected,))
     diff = diff_policies(policy_at(base), result.policy) if base else None
     new = NewVersion(source, result.policy, base, comment, diff)
     commit_version(new, actor, strip_roles)

@@ -4,8 +4,8 @@ The ETag of the policy and of every role is the live policy version (``"7"``). E
 write needs ``If-Match`` naming the version it edited: without it 428, with an older
 version 412 (RFC 9110 §13.1.1, RFC 6585 §3), so that no admin silently overwrites another's
 edit. ``If-Match: *`` is refused with 428 on purpose: it would allow exactly that lost
-update. Which version is the newest is the store's answer (a 412 from the write itself),
-never a separate look before it.
+update. Which version is the newest is the store's answer, never a look taken here; the
+order of the answers (404, then 428 and 412, then 422) is :func:`policy_admin._write`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from flask import Response, current_app, jsonify, request
 
 from authserver.api.admin import params
 from authserver.resource import required_scope_names
-from authserver.services.errors import PreconditionRequired, UnsupportedMediaType
+from authserver.services.errors import UnsupportedMediaType
 from authserver.services.policy_admin import JSON, YAML, Saved, WriteOptions
 
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
@@ -64,21 +64,19 @@ def write_options() -> WriteOptions:
         comment=comment or None,
         strip_roles=params.flag_param("strip_roles"),
         expected=expected,
+        conditional=True,
         required=frozenset(required_scope_names(current_app)),
     )
 
 
-def _if_match() -> frozenset[int]:
-    """The versions If-Match names (strong ETags only); 428 without it or for ``*``.
+def _if_match() -> frozenset[int] | None:
+    """The versions If-Match names (strong ETags only); None when it is absent or ``*``,
+    which the write refuses with 428 once it knows that what it names exists.
 
     Names that are no version (``"abc"``, ``W/"1"``) are simply not the live one: 412.
     """
     if "If-Match" not in request.headers or request.if_match.star_tag:
-        raise PreconditionRequired(
-            'send If-Match with the ETag of the policy version you edited (e.g. If-Match: "3", '
-            "from GET /admin/policy); If-Match: * is not accepted since it could overwrite "
-            "another admin's change"
-        )
+        return None
     return frozenset(
         int(tag)
         for tag in request.if_match
