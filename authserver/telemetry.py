@@ -29,3 +29,19 @@ REUSE_DETECTIONS = Counter(
 POLICY_VERSION = Gauge(
     "authserver_policy_version", "Live policy version this process uses.", multiprocess_mode="max"
 )
+LIVE_FEED_UP = Gauge(
+    "authserver_live_feed_up",
+    "1 while this process's live-authorization change feed confirms it has every change; "
+    "0 while it decides by asking the database instead (slower, still within the bound).",
+    multiprocess_mode="livemin",
+)
+LIVE_FALLBACK_SYNCS = Counter(
+    "authserver_live_fallback_syncs",
+    "Protected requests that synced the live state from the database on the spot because "
+    "the change feed had not confirmed it recently (feed lost, or a process's first use).",
+)
+LIVE_ENTRIES = Gauge(
+    "authserver_live_entries",
+    "Entries in this process's live state (revoked jtis, user and client cut-offs).",
+    multiprocess_mode="livemax",
+)

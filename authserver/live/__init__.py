@@ -1,0 +1,157 @@
+"""Live authorization (SPEC §12): every protected request decides on the present state.
+
+An access token is a snapshot; the decision is not. Resource routes, the admin API and
+introspection all ask :func:`decide`, which answers from this process's memory:
+
+- **Refused** (401 ``invalid_token``; introspection ``{"active": false}``) when the ``jti``
+  is revoked, or the token's user or client was cut off at or after its ``iat`` (user
+  disabled, deleted, revoke-tokens, password changed, a role taken away; client deleted,
+  disabled, secret rotated). ``iat`` is whole seconds, so a token issued in the same second
+  as a cut-off is refused too (conservative).
+- **Narrowed** otherwise: the scopes a request may use are the token's ``scope`` ∩ what its
+  ``roles`` grant under the live policy ∩ the client's allowed scopes now. Never wider.
+
+The parts:
+
+- ``log`` — the durable truth, table ``live_changes``: one append-only row per change
+  ("jti", "user", "client", "policy", "clients"), with ``until``, after which the row can
+  no longer matter (``tokens purge`` deletes it, processes prune it). Writers call
+  :func:`record` (or a helper below) inside their transaction; the row is written at
+  commit, under a PostgreSQL advisory lock so seq order is commit order, with a
+  ``pg_notify`` delivered at commit. Sound only because the verifier refuses tokens with
+  ``exp - iat`` > ACCESS_TOKEN_TTL + skew (SPEC §13): a pruned cut-off cannot let an old
+  long-lived token back in.
+- ``state`` — :class:`LiveState`, pure Python: dictionaries of revoked ``jti``s and
+  cut-offs, the live policy, and the decision function.
+- ``feeds`` — what tells a process "re-read the log": SQLite ``PRAGMA data_version``
+  (checked on the request path, local), PostgreSQL LISTEN/NOTIFY or Redis pub/sub (a
+  daemon thread per worker, started after the fork, with a heartbeat every
+  ``AUTHSERVER_LIVE_HEARTBEAT_MS``; a heartbeat answered means "nothing missed up to when
+  it was sent").
+- ``sync`` — :class:`LiveSync`, the request path's entry: if the feed confirmed the state
+  within ``AUTHSERVER_LIVE_STALE_MS`` (default 500 ms), decide from memory (no round
+  trip); else sync from the database first (the fallback), so no decision is ever staler
+  than the bound. ``/readyz`` details say ``"live_feed": "lost"`` (still 200: the process
+  is correct, only slower) and the gauge ``authserver_live_feed_up`` drops to 0; the
+  counter ``authserver_live_fallback_syncs`` counts the database syncs. The thread
+  reconnects with backoff and re-reads the log on every (re)connect.
+
+The process that made a change applies it right after its commit, so on that instance it
+holds before the response; every other process learns of it within the bound (1 s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask, current_app, has_app_context
+from flask_sqlalchemy.session import Session
+
+from authserver.extensions import db
+from authserver.live import log
+from authserver.live.state import CLIENT, CLIENTS, JTI, POLICY, USER, Change, LiveState, Refused
+from authserver.live.sync import LiveSettings, LiveSync
+from authserver.models.base import utcnow
+from authserver.security.access_tokens import CLOCK_SKEW
+
+__all__ = [
+    "Change",
+    "LiveState",
+    "LiveSync",
+    "Refused",
+    "client_cut_off",
+    "client_scopes_changed",
+    "current",
+    "decide",
+    "init_app",
+    "jti_revoked",
+    "policy_changed",
+    "record",
+    "user_cut_off",
+]
+
+_EXTENSION = "authserver.live"
+
+
+def init_app(app: Flask) -> LiveSync:
+    """Give ``app`` its LiveSync (no connection, no thread yet: those start on first use in
+    the serving process) and write pending changes at every commit of ``db.session``."""
+    from authserver.policy import load_policy_yaml
+
+    def load_policy(source: str):
+        return load_policy_yaml(source).policy
+
+    config = app.config
+    settings = LiveSettings(
+        stale_after=config.get("LIVE_STALE_MS", 500) / 1000,
+        heartbeat=config.get("LIVE_HEARTBEAT_MS", 200) / 1000,
+        feed_url=config.get("LIVE_FEED_URL"),
+        redis_url=config.get("REDIS_URL"),
+    )
+    with app.app_context():
+        engine = db.engine
+    sync = LiveSync(engine, settings, load_policy)
+    app.extensions[_EXTENSION] = sync
+    log.install(Session, _committed)
+    return sync
+
+
+def live_sync(app: Flask | None = None) -> LiveSync:
+    """The LiveSync of ``app`` (default: the current app)."""
+    return (app or current_app).extensions[_EXTENSION]
+
+
+def current() -> LiveState:
+    """The current app's live state, fresh within the bound."""
+    return live_sync().current()
+
+
+def decide(claims: Mapping[str, Any]) -> Refused | frozenset[str]:
+    """Refused, or the scopes the request may use (see the module docstring)."""
+    return current().decide(claims)
+
+
+def _committed(_session, changes: list[Change]) -> None:
+    if has_app_context() and _EXTENSION in current_app.extensions:
+        live_sync().committed(changes)
+
+
+# -- writers: call inside the transaction that makes the change ---------------------------
+def record(kind: str, key: str, at: datetime | None = None, until: datetime | None = None):
+    """Add a change to the current transaction (written at its commit)."""
+    log.record(db.session(), kind, key, at or utcnow(), until)
+
+
+def _cutoff(kind: str, key: str) -> None:
+    at = utcnow()
+    horizon = current_app.config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW
+    record(kind, key, at, at + timedelta(seconds=horizon))
+
+
+def user_cut_off(sub: str | int) -> None:
+    """Refuse every token of user ``sub`` issued up to now (disable, delete, revoke-tokens,
+    password change, a role taken away)."""
+    _cutoff(USER, str(sub))
+
+
+def client_cut_off(client_id: str) -> None:
+    """Refuse every token of ``client_id`` issued up to now (deleted, disabled, secret
+    rotated)."""
+    _cutoff(CLIENT, client_id)
+
+
+def jti_revoked(jti: str, exp: int) -> None:
+    """Refuse the access token ``jti`` until its ``exp`` (RFC 7009)."""
+    record(JTI, jti, utcnow(), datetime.fromtimestamp(exp, UTC))
+
+
+def policy_changed(version: int) -> None:
+    """A new live policy version: every process narrows by it."""
+    _cutoff(POLICY, str(version))
+
+
+def client_scopes_changed(client_id: str) -> None:
+    """A client's allowed scopes changed: every process narrows its tokens by them."""
+    _cutoff(CLIENTS, client_id)
