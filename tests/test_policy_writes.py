@@ -139,3 +139,10 @@ def test_a_stale_write_is_412_before_its_body_is_read(client, admin, path, body)
     assert response.status_code == 412, response.get_json()
     assert client.put(path, headers=writing(admin, None), data=body).status_code == 428
     assert client.put(path, headers=writing(admin, 2), data=body).status_code == 422
+
+
+def test_a_write_leaves_its_version_live_in_this_process_without_a_reparse(app, monkeypatch):
+    saved = policy_admin.replace_policy(WITH_AUDITOR, YAML, WriteOptions("root"))
+    monkeypatch.setattr(policy_store, "load_policy_yaml", None)  # a reparse would fail
+    assert policy_store.live_policy() == (2, saved.policy)
+    assert policy_store.live_policy()[1] == load_policy_yaml(policy_store.live_source()).policy

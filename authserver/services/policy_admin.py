@@ -101,7 +101,9 @@ def delete_role(name: str, options: WriteOptions) -> Saved:
         if name not in live.roles:
             raise NotFound(f"no role named {name!r}")
 
-    edit: Edit = lambda base: (edits.without_role(base, name), f"role {name} deleted")  # noqa: E731
+    def edit(base: Policy) -> tuple[Revision, str]:
+        return edits.without_role(base, name), f"role {name} deleted"
+
     return _write(options, edit, exists)
 
 

@@ -118,7 +118,18 @@ def commit_version(
     except BaseException:
         db.session.rollback()
         raise
+    _now_live(new.base + 1, new.policy)
     return in_use
+
+
+def _now_live(version: int, policy: Policy) -> None:
+    """The version just stored is live here: cache it (its source loads into an equal
+    policy) and say so in the metric, unless this process already saw a newer one."""
+    cache = state().policy_cache
+    current = cache.current
+    if current is None or current[0] < version:
+        cache.current = (version, policy)
+        telemetry.POLICY_VERSION.set(version)
 
 
 def _insert_next(new: NewVersion, actor: str | None) -> bool:
