@@ -8,7 +8,7 @@ import pytest
 from flask import Blueprint
 
 from authserver.services import errors
-from authserver.services.policy_store import PolicyInvalid, RolesInUse, Stale
+from authserver.services.policy_errors import PolicyInvalid, RolesInUse, Stale
 from authserver.services.users import UnknownRoles
 from authserver.web.errors import render_errors_with, render_problem
 
