@@ -144,6 +144,14 @@ def _redis_url(value: Any) -> str | None:
     return text
 
 
+def _postgres_url(value: Any) -> str | None:
+    """A PostgreSQL URL (the live feed's own connection, e.g. past a pooler)."""
+    text = _optional_text(value)
+    if text is not None and not text.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL")
+    return text
+
+
 def _rate_limit(value: Any) -> str:
     from limits import parse_many
 
@@ -177,6 +185,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_CONTENT_LENGTH", _int_between(1_024, 10_485_760), 65_536),
     Setting("REQUEST_LOG", _boolean, True),
     Setting("PROXY_HOPS", _int_between(0, 5), 0),
+    Setting("LIVE_FEED_URL", _postgres_url),
+    Setting("LIVE_STALE_MS", _int_between(50, 1000), 500),
+    Setting("LIVE_HEARTBEAT_MS", _int_between(10, 1000), 200),
     Setting("LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR"), fold_case=True), "INFO"),
 )
 
@@ -209,6 +220,11 @@ def _check_together(settings: Mapping[str, Any]) -> None:
             f"{PREFIX}ARGON2_MEMORY_COST: argon2 needs at least 8 KiB per lane, "
             f"{8 * settings['ARGON2_PARALLELISM']} for {PREFIX}ARGON2_PARALLELISM="
             f"{settings['ARGON2_PARALLELISM']}"
+        )
+    if settings["LIVE_HEARTBEAT_MS"] >= settings["LIVE_STALE_MS"]:
+        raise ConfigError(
+            f"{PREFIX}LIVE_HEARTBEAT_MS: must be below {PREFIX}LIVE_STALE_MS "
+            f"({settings['LIVE_STALE_MS']}), or every decision would ask the database"
         )
     if settings["LOCKOUT_BASE_SECONDS"] > settings["LOCKOUT_MAX_SECONDS"]:
         raise ConfigError(
