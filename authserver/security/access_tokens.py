@@ -30,6 +30,7 @@ class AccessToken(dict):
     """Verified claims, with the accessors Authlib's BearerTokenValidator calls."""
 
     revoked: bool = False
+    issued_scope: str | None = None
 
     def get_scope(self) -> str:
         return self.get("scope") or ""
@@ -43,6 +44,13 @@ class AccessToken(dict):
 
     def is_revoked(self) -> bool:
         return self.revoked
+
+    def narrow_to(self, allowed: frozenset[str]) -> None:
+        """Keep only the ``allowed`` ones of the token's scopes (SPEC §12: the live policy
+        narrows a token), in the token's order: the scope check, the views and
+        introspection all see the narrowed scope. The signed one stays in ``issued_scope``."""
+        self.issued_scope = self.get_scope()
+        self["scope"] = " ".join(s for s in self.issued_scope.split() if s in allowed)
 
 
 def _registry(issuer: str, audience: str) -> JWTClaimsRegistry:
@@ -69,8 +77,18 @@ def _extra_claims_ok(claims: dict) -> bool:
     return isinstance(roles, list) and all(isinstance(role, str) for role in roles)
 
 
-def decode(value: str, keys: SigningKeys, issuer: str, audience: str) -> AccessToken | None:
-    """The verified claims of a well-formed, well-signed, unexpired access token, or None."""
+def decode(
+    value: str,
+    keys: SigningKeys,
+    issuer: str,
+    audience: str,
+    max_lifetime: int | None = None,
+) -> AccessToken | None:
+    """The verified claims of a well-formed, well-signed, unexpired access token, or None.
+
+    ``max_lifetime`` (ACCESS_TOKEN_TTL + skew): a token whose ``exp - iat`` is longer is
+    refused whoever signed it (SPEC §13), so a cut-off kept for that long covers it.
+    """
     if not value or len(value) > MAX_TOKEN_LENGTH:
         return None
     token = _decode_signed(value, keys)
@@ -80,9 +98,12 @@ def decode(value: str, keys: SigningKeys, issuer: str, audience: str) -> AccessT
         _registry(issuer, audience).validate(token.claims)
     except JoseError:
         return None
-    if token.claims["exp"] <= time.time() or not _extra_claims_ok(token.claims):
+    claims = token.claims
+    if claims["exp"] <= time.time() or not _extra_claims_ok(claims):
         return None  # the registry's leeway is for clock skew at issue, not for expiry
-    return AccessToken(token.claims)
+    if max_lifetime is not None and claims["exp"] - claims["iat"] > max_lifetime:
+        return None
+    return AccessToken(claims)
 
 
 def _decode_signed(value: str, keys: SigningKeys):
@@ -102,14 +123,18 @@ class TokenVerifier:
     A resource server sees the same token on every call of a client until it expires; the
     RSA verification and claim checks of that exact string give the same answer each time,
     so their result is kept (bounded, per process) and only ``exp`` is re-checked. What can
-    change, revocation, is never cached here. When the key file changes (a rotation, or a
+    change (revocation, cut-offs, the policy) is decided by :mod:`authserver.live`, never
+    cached here. When the key file changes (a rotation, or a
     key removed after a compromise) the cache is dropped.
     """
 
     MAX_ENTRIES = 4096
 
-    def __init__(self, keys: SigningKeys, issuer: str, audience: str) -> None:
+    def __init__(
+        self, keys: SigningKeys, issuer: str, audience: str, max_lifetime: int | None = None
+    ) -> None:
         self.keys, self.issuer, self.audience = keys, issuer, audience
+        self.max_lifetime = max_lifetime
         self._verified: dict[str, dict] = {}
 
     def verify(self, value: str) -> AccessToken | None:
@@ -121,7 +146,7 @@ class TokenVerifier:
                 return AccessToken(claims)
             self._verified.pop(value, None)
             return None
-        token = decode(value, self.keys, self.issuer, self.audience)
+        token = decode(value, self.keys, self.issuer, self.audience, self.max_lifetime)
         if token is not None:
             if len(self._verified) >= self.MAX_ENTRIES:
                 self._verified.clear()
