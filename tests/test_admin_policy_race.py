@@ -78,3 +78,38 @@ def test_parallel_puts_with_one_etag_one_wins_the_rest_are_412(live_server):
             source = policy_store.live_source()
             db.session.remove()
         assert f"description: {description}\n" in source
+
+
+def test_role_and_policy_writers_race_on_the_same_version(live_server):
+    """Every writer goes through the same conditional insert: policy PUTs, role PUTs and
+    restores carrying one ETag: one wins, the rest are 412."""
+    token = _admin_token(live_server)
+    headers = {"Authorization": f"Bearer {token}", "If-Match": '"1"'}
+    yaml_headers = {**headers, "Content-Type": "application/yaml"}
+    json_headers = {**headers, "Content-Type": "application/json"}
+    requests_ = [
+        ("put", "/admin/policy", yaml_headers, _body(1, 0)),
+        ("put", "/admin/roles/auditor", json_headers, '{"scopes": ["audit:read"]}'),
+        ("put", "/admin/roles/viewer", json_headers, '{"scopes": ["profile"]}'),
+        ("post", "/admin/policy/versions/1/restore", headers, None),
+    ] * (WRITERS // 4 + 1)
+    requests_ = requests_[:WRITERS]
+    barrier = threading.Barrier(WRITERS)
+
+    def send(index: int) -> requests.Response:
+        method, path, request_headers, data = requests_[index]
+        with requests.Session() as session:
+            barrier.wait(timeout=10)
+            return session.request(
+                method, live_server.url + path, headers=request_headers, data=data, timeout=60
+            )
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        responses = list(pool.map(send, range(WRITERS)))
+    winners = [r for r in responses if r.status_code in (200, 201)]
+    assert len(winners) == 1, [r.text for r in responses]
+    assert sorted(r.status_code for r in responses if r not in winners) == [412] * (WRITERS - 1)
+    assert winners[0].headers["ETag"] == '"2"'
+    with live_server.app.app_context():
+        assert policy_store.newest_version() == 2
+        db.session.remove()
