@@ -230,3 +230,24 @@ def test_redis_feed_to_a_server_that_never_answers_is_lost(owner, silent_server)
         assert feed.alive()
     finally:
         feed.stop()
+
+
+def test_a_feed_whose_owner_is_gone_ends_its_thread(pg_url) -> None:
+    import gc
+    import weakref
+
+    owner = Owner()
+    feed = feeds.PostgresFeed(owner, pg_url, channel(), **TIMING)
+    feed.start()
+    confirmed = owner.confirmed_after(time.monotonic())  # no assert: it would keep owner
+    assert confirmed
+
+    gone = weakref.ref(owner)
+    del owner
+    gc.collect()
+    assert gone() is None, [type(r) for r in gc.get_referrers(gone())]
+
+    deadline = time.monotonic() + 5
+    while feed.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not feed.alive()

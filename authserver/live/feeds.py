@@ -29,6 +29,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
+import weakref
 from typing import Protocol
 
 logger = logging.getLogger("authserver.live")
@@ -45,6 +46,10 @@ class FeedOwner(Protocol):
 
 class FeedLost(Exception):
     """A heartbeat came back late or not at all."""
+
+
+class OwnerGone(Exception):
+    """The LiveSync this feed served was garbage-collected: the thread ends."""
 
 
 class LocalFeed:
@@ -81,9 +86,19 @@ class ThreadFeed:
     name = "feed"
 
     def __init__(self, owner: FeedOwner, interval: float, timeout: float) -> None:
-        self.owner, self.interval, self.timeout = owner, interval, timeout
+        # Weak: an app dropped without close() ends its thread instead of leaking it.
+        self._owner = weakref.ref(owner)
+        self.interval, self.timeout = interval, timeout
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def owner(self) -> FeedOwner:
+        owner = self._owner()
+        if owner is None:
+            self._stop.set()
+            raise OwnerGone
+        return owner
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -110,13 +125,17 @@ class ThreadFeed:
                 while not self._stop.is_set():
                     self._beat()
             except Exception as exc:  # noqa: BLE001 - any failure means: lost, reconnect
-                if self._stop.is_set():
-                    break
-                self.owner.lost(f"{type(exc).__name__}")
-                logger.warning("live %s feed lost (%s); reconnecting", self.name, exc)
-            self._disconnect()
+                self._report_loss(exc)
+            finally:
+                self._disconnect()
             self._stop.wait(delay)
             delay = min(delay * 2, BACKOFF_MAX)
+
+    def _report_loss(self, exc: Exception) -> None:
+        owner = None if self._stop.is_set() else self._owner()
+        if owner is not None:
+            owner.lost(type(exc).__name__)
+            logger.warning("live %s feed lost (%s); reconnecting", self.name, exc)
 
     def _connect(self) -> None:
         raise NotImplementedError
