@@ -1,16 +1,19 @@
 """Shared fixtures: an app per test on a fresh database (SQLite, and PostgreSQL when configured).
 
-The schema always comes from the migrations: a SQLite template is migrated once per session
-and copied per test; PostgreSQL is migrated once and truncated per test.
+The schema always comes from the migrations: a SQLite template is migrated (and its policy
+seeded) once per session and copied per test; PostgreSQL is migrated once and truncated per
+test. Tests that start processes (gunicorn, console scripts, a throwaway PostgreSQL) carry
+``@pytest.mark.processes``: ``pytest -m "not processes"`` is the quick in-process run, and a
+test that starts one without the mark fails, so the mark stays true.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
-import socket
+import subprocess
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +27,14 @@ from authserver.extensions import db
 from authserver.security.keys import SigningKeys
 from authserver.services import clients, users
 from authserver.state import state
+from tests.support import PASSWORD, PROJECT
+from tests.support.gunicorn import Gunicorns, gunicorn_instances
+from tests.support.http import basic_auth, free_port
 
 PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
-PROJECT = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery staple"
+# Test modules import these from here too.
+__all__ = ["PASSWORD", "PROJECT", "basic_auth", "free_port"]
 
 
 def _migrate(url: str, keys: Path) -> None:
@@ -37,8 +43,15 @@ def _migrate(url: str, keys: Path) -> None:
     app = create_app("testing", {"DATABASE_URL": url, "SIGNING_KEYS": str(keys)})
     with app.app_context():
         flask_migrate.upgrade()
-        db.session.remove()
-        db.engine.dispose()
+        close_app(app)
+
+
+def _seed(url: str, keys: Path) -> None:
+    """Start an app once on the migrated database: it seeds policy version 1, as every test
+    app would at its start (copies of the template then skip that write)."""
+    app = create_app("testing", {"DATABASE_URL": url, "SIGNING_KEYS": str(keys)})
+    with app.app_context():
+        close_app(app)
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +65,7 @@ def signing_keys_file(tmp_path_factory) -> Path:
 def sqlite_template(tmp_path_factory, signing_keys_file) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     _migrate(f"sqlite:///{path}", signing_keys_file)
+    _seed(f"sqlite:///{path}", signing_keys_file)
     return path
 
 
@@ -150,11 +164,6 @@ def oauth_client(app):
     return client
 
 
-def basic_auth(client_id: str, secret: str) -> dict[str, str]:
-    token = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
 @pytest.fixture
 def token_request(client, oauth_client) -> Callable:
     """POST /oauth/token as ``oauth_client`` (Basic auth) with form ``params``."""
@@ -186,12 +195,6 @@ def make_token(make_user, token_request) -> Callable:
     return make
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -214,3 +217,41 @@ def live_server(settings) -> Iterator[LiveServer]:
         thread.join(timeout=5)
         with app.app_context():
             close_app(app)
+
+
+@pytest.fixture
+def gunicorns(tmp_path) -> Iterator[Gunicorns]:
+    """Starts gunicorn instances (logs in ``tmp_path``); all are stopped after the test."""
+    with gunicorn_instances(tmp_path) as servers:
+        yield servers
+
+
+# -- the processes marker and a readable summary --------------------------------------------
+
+
+class _NoProcesses:
+    """Stands for subprocess.Popen in a test without the mark: starting a process fails."""
+
+    def __init__(self, args, *_, **__) -> None:
+        raise AssertionError(
+            f"this test starts a process ({args!r}): mark it @pytest.mark.processes"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _processes_are_marked(request, monkeypatch) -> None:
+    if request.node.get_closest_marker("processes") is None:
+        monkeypatch.setattr(subprocess, "Popen", _NoProcesses)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per reason tests were skipped, with a count (instead of one per test)."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.write_sep("-", "skipped, by reason")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:5d}  {reason}")

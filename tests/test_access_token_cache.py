@@ -12,11 +12,8 @@ import time
 from authserver.security.access_tokens import TokenVerifier
 from authserver.security.keys import SigningKeys
 from authserver.services import revocation
-from tests.test_access_tokens import make_claims, private_key, sign, token_claims
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.http import bearer
+from tests.support.tokens import make_claims, private_key, sign, token_claims
 
 
 def test_revocation_after_a_cached_success_is_honoured(client, make_token):

@@ -11,6 +11,7 @@ import pytest
 
 from authserver.services import audit, users
 from tests.conftest import PASSWORD
+from tests.support.http import bearer
 
 PROBLEM = "application/problem+json"
 
@@ -23,10 +24,6 @@ WRITE_ROUTES = [
 ]
 ALL_ROUTES = READ_ROUTES + WRITE_ROUTES
 PER_USER_ROUTES = ALL_ROUTES[1:]
-
-
-def bearer(token: dict) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_access_tokens import token_claims
+from tests.support.tokens import token_claims
 
 
 @pytest.fixture

@@ -76,6 +76,7 @@ def python(env: dict[str, str], code: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.processes
 def test_wsgi_module_exposes_app(tmp_path):
     result = python(console_env(tmp_path), "import wsgi; print(wsgi.app.name)")
 
@@ -83,6 +84,7 @@ def test_wsgi_module_exposes_app(tmp_path):
     assert result.stdout.strip() == "authserver"
 
 
+@pytest.mark.processes
 def test_wsgi_module_with_bad_setting_exits_4_with_one_line(tmp_path):
     result = python(console_env(tmp_path, ISSUER="nope"), "import wsgi")
 
@@ -93,6 +95,7 @@ def test_wsgi_module_with_bad_setting_exits_4_with_one_line(tmp_path):
     ]
 
 
+@pytest.mark.processes
 def test_flask_app_wsgi_offers_the_same_commands(tmp_path):
     env = console_env(tmp_path)
     flask = [str(BIN / "flask"), "--app", "wsgi"]

@@ -9,13 +9,10 @@ import pytest
 from authserver.extensions import db
 from authserver.models import AuditEvent
 from authserver.services import audit
+from tests.support.http import bearer
 
 PROBLEM = "application/problem+json"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-
-def bearer(token: dict) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
 @pytest.fixture

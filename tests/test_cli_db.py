@@ -37,6 +37,7 @@ def empty_database_url(request, tmp_path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.mark.processes
 def test_db_upgrade_on_empty_database_creates_schema_and_seeds_policy_version_1(
     tmp_path, empty_database_url
 ):
@@ -73,6 +74,7 @@ def test_db_upgrade_on_current_schema_changes_nothing(runner):
     assert db.session.execute(text("SELECT count(*) FROM policy_versions")).scalar() == 1
 
 
+@pytest.mark.processes
 def test_commands_before_db_upgrade_say_so_in_one_line(tmp_path):
     env = console_env(tmp_path)
 

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import re
+import pytest
 
 from authserver.app import create_app
 from authserver.cli import cli
 from authserver.extensions import db
 from authserver.services import clients, users
 from tests.conftest import basic_auth
-from tests.support.cli import assert_one_line_error, console_env, invoke, run_console
-
-USER_LINE = re.compile(r"^  user (\w+)\s+password (\S+)\s+role (\w+)$", re.MULTILINE)
-SECRET_LINE = re.compile(r"^  confidential client (\S+)\s+secret (\S+)$", re.MULTILINE)
-PUBLIC_LINE = re.compile(r"^  public client\s+(\S+)\s+\(no secret\)$", re.MULTILINE)
-
-
-def credentials(output: str) -> tuple[dict[str, tuple[str, str]], str, str, str]:
-    """{user: (password, role)}, confidential client id and secret, public client id."""
-    found = {name: (password, role) for name, password, role in USER_LINE.findall(output)}
-    client_id, secret = SECRET_LINE.search(output).groups()
-    return found, client_id, secret, PUBLIC_LINE.search(output).group(1)
+from tests.support.cli import (
+    assert_one_line_error,
+    console_env,
+    credentials,
+    invoke,
+    run_console,
+)
 
 
 def login(client, client_id: str, secret: str | None, username: str, password: str):
@@ -92,6 +87,7 @@ def test_demo_setup_is_refused_in_production(settings):
             db.engine.dispose()
 
 
+@pytest.mark.processes
 def test_demo_setup_is_refused_in_production_by_the_console_script(tmp_path):
     env = console_env(tmp_path)
     assert run_console(env, "db", "upgrade").returncode == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import assert_one_line_error, invoke
-from tests.test_access_tokens import token_header
+from tests.support.tokens import token_header
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 

@@ -7,21 +7,18 @@ the real ``authserver`` console script and on gunicorn (whose arbiter must stop)
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from authserver.config import SETTINGS, ConfigError, load_settings
-from tests.conftest import free_port
 from tests.support.cli import (
-    GUNICORN,
     PROJECT,
     assert_one_line_error,
     console_env,
     run_console,
 )
+from tests.support.gunicorn import run_until_exit
 
 INT_SETTINGS = [s.name for s in SETTINGS if type(s.default) is int]
 
@@ -295,6 +292,7 @@ BAD_SETTINGS = [
 
 
 @pytest.mark.parametrize(("name", "value"), BAD_SETTINGS)
+@pytest.mark.processes
 def test_console_script_with_bad_setting_prints_one_line_naming_it(tmp_path, name, value):
     env = console_env(tmp_path, **{name: value, "ARGON2_MEMORY_COST": "32"})
 
@@ -304,6 +302,7 @@ def test_console_script_with_bad_setting_prints_one_line_naming_it(tmp_path, nam
     assert result.returncode == 2
 
 
+@pytest.mark.processes
 def test_console_script_with_unknown_toml_key_prints_one_line(tmp_path, config_dir):
     (config_dir / "testing.toml").write_text("COLOUR = 'blue'\n")
     env = console_env(tmp_path, CONFIG_DIR=str(config_dir))
@@ -313,6 +312,7 @@ def test_console_script_with_unknown_toml_key_prints_one_line(tmp_path, config_d
     assert_one_line_error(result, "AUTHSERVER_COLOUR")
 
 
+@pytest.mark.processes
 def test_console_script_with_unreadable_key_file_prints_one_line(tmp_path):
     keys = tmp_path / "keys.json"
     keys.write_text("{")
@@ -324,6 +324,7 @@ def test_console_script_with_unreadable_key_file_prints_one_line(tmp_path):
     assert_one_line_error(result, "AUTHSERVER_SIGNING_KEYS")
 
 
+@pytest.mark.processes
 def test_missing_policy_file_for_an_empty_store_at_start_prints_one_line(tmp_path):
     env = console_env(tmp_path)
     assert run_console(env, "db", "upgrade").returncode == 0
@@ -337,28 +338,6 @@ def test_missing_policy_file_for_an_empty_store_at_start_prints_one_line(tmp_pat
     assert_one_line_error(result, "AUTHSERVER_POLICY_FILE", "/no/such.yaml")
 
 
-def run_gunicorn(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    """gunicorn in its own process group; killed (the group) if it has not stopped in 30 s."""
-    process = subprocess.Popen(
-        [str(GUNICORN), "-b", f"127.0.0.1:{free_port()}", *args],
-        env=env,
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        import os
-
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail("gunicorn kept running with a bad setting")
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
 def assert_gunicorn_stopped_with_one_line(result, setting: str) -> None:
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
@@ -369,29 +348,32 @@ def assert_gunicorn_stopped_with_one_line(result, setting: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), BAD_SETTINGS[:3])
+@pytest.mark.processes
 def test_gunicorn_with_config_file_and_bad_setting_stops_with_one_line(tmp_path, name, value):
     env = console_env(tmp_path, **{name: value, "WORKERS": "3"})
 
-    result = run_gunicorn(env, "-c", "config/gunicorn.conf.py", "wsgi:app")
+    result = run_until_exit(env, "-c", "config/gunicorn.conf.py", "wsgi:app")
 
     assert_gunicorn_stopped_with_one_line(result, f"AUTHSERVER_{name}")
     assert result.returncode == 4
     assert "Booting worker" not in result.stderr  # the master stopped before forking
 
 
+@pytest.mark.processes
 def test_gunicorn_without_config_file_and_bad_setting_stops(tmp_path):
     env = console_env(tmp_path, ACCESS_TOKEN_TTL="abc")
 
-    result = run_gunicorn(env, "--no-control-socket", "wsgi:app")
+    result = run_until_exit(env, "--no-control-socket", "wsgi:app")
 
     assert_gunicorn_stopped_with_one_line(result, "AUTHSERVER_ACCESS_TOKEN_TTL")
     assert "App failed to load" in result.stderr
 
 
+@pytest.mark.processes
 def test_gunicorn_with_bad_worker_count_stops_with_one_line(tmp_path):
     env = console_env(tmp_path, WORKERS="many")
 
-    result = run_gunicorn(env, "-c", "config/gunicorn.conf.py", "wsgi:app")
+    result = run_until_exit(env, "-c", "config/gunicorn.conf.py", "wsgi:app")
 
     assert_gunicorn_stopped_with_one_line(result, "AUTHSERVER_WORKERS")
 

@@ -20,15 +20,11 @@ import redis
 import requests
 
 from authserver.security.digests import digest
+from tests.support import PASSWORD
 from tests.support.deploy import (
-    PASSWORD,
     PG_URL,
     REDIS_URL,
-    Gunicorns,
     Seeded,
-    Server,
-    bearer,
-    gunicorn_instances,
     own_postgres_database,
     password_grant,
     redis_url,
@@ -36,8 +32,11 @@ from tests.support.deploy import (
     seed,
     server_env,
     until_every_worker,
-    wait_until_up,
 )
+from tests.support.gunicorn import Gunicorns, Server, wait_until_up
+from tests.support.http import bearer
+
+pytestmark = pytest.mark.processes  # every test here runs gunicorn or console scripts
 
 pytestmark = pytest.mark.skipif(
     not (PG_URL and REDIS_URL),
@@ -45,12 +44,6 @@ pytestmark = pytest.mark.skipif(
 )
 REDIS_DB = 13  # not 0: other test runs use it
 ISSUER = "http://authserver.test"  # one issuer for every instance, as behind one proxy
-
-
-@pytest.fixture
-def gunicorns(tmp_path) -> Iterator[Gunicorns]:
-    with gunicorn_instances(tmp_path) as servers:
-        yield servers
 
 
 @pytest.fixture(scope="module")

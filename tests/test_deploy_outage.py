@@ -20,16 +20,10 @@ import pytest
 import requests
 
 from authserver.security.digests import digest
+from tests.support import PASSWORD
 from tests.support.deploy import (
-    PASSWORD,
-    Gunicorns,
-    Server,
-    ThrowawayPostgres,
-    ThrowawayRedis,
     assert_json_503,
-    bearer,
     fan_out,
-    gunicorn_instances,
     password_grant,
     refresh_grant,
     run_cli,
@@ -37,14 +31,13 @@ from tests.support.deploy import (
     server_env,
     until_every_worker,
 )
+from tests.support.gunicorn import Gunicorns, Server
+from tests.support.http import bearer
+from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis
+
+pytestmark = pytest.mark.processes  # every test here runs gunicorn or console scripts
 
 RECOVERY_SECONDS = 30
-
-
-@pytest.fixture
-def gunicorns(tmp_path) -> Iterator[Gunicorns]:
-    with gunicorn_instances(tmp_path) as servers:
-        yield servers
 
 
 @pytest.fixture(scope="module")

@@ -117,6 +117,7 @@ def test_readyz_after_the_database_comes_back_is_200(settings, tmp_path) -> None
             close_app(app)
 
 
+@pytest.mark.processes
 def test_readyz_answers_within_seconds_when_the_database_never_answers(tmp_path) -> None:
     """A black hole: a socket that listens but never speaks (a frozen server, a firewall
     that drops). The app must answer 503 within seconds, not hang its workers."""

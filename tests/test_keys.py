@@ -140,6 +140,7 @@ def _race_worker(path: str, barrier: Any, results: Any) -> None:
         results.put(f"error: {exc!r}")
 
 
+@pytest.mark.processes
 def test_workers_starting_together_all_sign_with_the_same_key(path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(WORKERS), ctx.Queue()
@@ -229,6 +230,7 @@ def _rotate_worker(path: str, barrier: Any, results: Any) -> None:
         results.put(f"error: {exc!r}")
 
 
+@pytest.mark.processes
 def test_concurrent_rotations_lose_no_key(path: Path) -> None:
     initial = SigningKeys.load_or_create(path, alg="ES256")
     ctx = multiprocessing.get_context("spawn")

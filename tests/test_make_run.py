@@ -1,8 +1,8 @@
 """``make run``: the steps of its recipe, in subprocesses, give a working server in 60 s.
 
 The recipe is read from the Makefile, so this test follows it. Data goes to a temporary
-folder (database, signing keys), gunicorn binds a free port, and its whole process group is
-killed at the end.
+folder (database, signing keys), gunicorn binds a free port and is stopped (its whole
+process group) by the ``gunicorns`` fixture.
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
-import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from tests.conftest import free_port
-from tests.support.cli import BIN, PROJECT
-from tests.test_cli_demo import credentials
+from tests.support.cli import BIN, PROJECT, credentials
+from tests.support.gunicorn import Gunicorns, Server, wait_until_up
+
+pytestmark = pytest.mark.processes  # every test here runs gunicorn or console scripts
 
 STARTUP_SECONDS = 60
 
@@ -48,12 +47,9 @@ def run_env(tmp_path) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(run_env, tmp_path) -> Iterator[tuple[str, str]]:
-    """Runs the recipe; yields the base URL and what `demo setup` printed.
-
-    gunicorn's log goes to a file (a pipe nobody reads could fill and block it), printed
-    when the test fails.
-    """
+def server(run_env, gunicorns: Gunicorns) -> tuple[Server, str]:
+    """Runs the recipe; returns the server, once up, and what `demo setup` printed.
+    gunicorn's log is shown when it does not start."""
     *setup, serve = make_run_recipe()
     assert [step[1:3] for step in setup] == [["db", "upgrade"], ["demo", "setup"]]
     assert serve[0].endswith("gunicorn") and "wsgi:app" in serve
@@ -64,46 +60,15 @@ def server(run_env, tmp_path) -> Iterator[tuple[str, str]]:
         )
         assert done.returncode == 0, done.stderr
         printed += done.stdout
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            serve,
-            env=run_env,
-            cwd=PROJECT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the master and every worker
-        )
-    try:
-        yield run_env["AUTHSERVER_ISSUER"], printed
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        print(log.read_text())  # shown by pytest when the test failed
-
-
-def wait_for_metadata(base: str) -> dict:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            response = requests.get(f"{base}/.well-known/oauth-authorization-server", timeout=2)
-            if response.status_code == 200:
-                return response.json()
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"no RFC 8414 metadata at {base} within {STARTUP_SECONDS} s")
-        time.sleep(0.2)
+    server = gunicorns.spawn(serve, run_env, "make-run", run_env["AUTHSERVER_ISSUER"])
+    wait_until_up(server, workers=1, timeout=STARTUP_SECONDS)
+    return server, printed
 
 
 def test_make_run_serves_metadata_and_demo_credentials_work(server):
-    base, printed = server
+    base, printed = server[0].base, server[1]
 
-    metadata = wait_for_metadata(base)
+    metadata = requests.get(f"{base}/.well-known/oauth-authorization-server", timeout=10).json()
 
     assert metadata["issuer"] == base
     assert metadata["token_endpoint"] == f"{base}/oauth/token"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -20,9 +19,7 @@ from authserver.app import create_app
 from authserver.services import policy_store
 from tests.conftest import PASSWORD, basic_auth, close_app, free_port
 from tests.support.deploy import (
-    Gunicorns,
     fan_out,
-    gunicorn_instances,
     password_grant,
     refresh_grant,
     run_cli,
@@ -30,18 +27,13 @@ from tests.support.deploy import (
     server_env,
     until_every_worker,
 )
+from tests.support.gunicorn import Gunicorns
 
 TOKEN = "authserver_token_requests_total"
 LATENCY = "authserver_request_duration_seconds"
 LOCKOUTS = "authserver_lockouts_total"
 REUSE = "authserver_refresh_reuse_detections_total"
 POLICY = "authserver_policy_version"
-
-
-@pytest.fixture
-def gunicorns(tmp_path) -> Iterator[Gunicorns]:
-    with gunicorn_instances(tmp_path) as servers:
-        yield servers
 
 
 @pytest.fixture
@@ -147,6 +139,7 @@ def test_the_live_policy_version_is_a_gauge(client, make_token, app) -> None:
 # -- gunicorn, two workers, multiprocess mode ----------------------------------------------------
 
 
+@pytest.mark.processes
 def test_gunicorn_workers_metrics_are_merged(gunicorns: Gunicorns, tmp_path) -> None:
     env = server_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'authserver.db'}",
@@ -194,6 +187,7 @@ def test_gunicorn_workers_metrics_are_merged(gunicorns: Gunicorns, tmp_path) -> 
     assert len(server.answering_pids("/oauth/token", 200)) == 2
 
 
+@pytest.mark.processes
 def test_gunicorn_metrics_folder_is_made_and_cleaned_by_the_config(
     gunicorns: Gunicorns,
     tmp_path,
@@ -217,6 +211,7 @@ def test_gunicorn_metrics_folder_is_made_and_cleaned_by_the_config(
     assert (folder / "keep.txt").read_text() == "not ours"
 
 
+@pytest.mark.processes
 def test_gunicorn_config_makes_a_metrics_folder_and_removes_it_at_exit(
     gunicorns: Gunicorns,
     tmp_path,

@@ -8,19 +8,9 @@ from pathlib import Path
 import pytest
 
 from authserver.policy import Policy, Role, load_policy_yaml, undeclared_required_scopes
+from tests.support.policy import ALL_SPEC_SCOPES
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "roles.yaml"
-ALL_SPEC_SCOPES = [
-    "profile",
-    "documents:read",
-    "documents:write",
-    "documents:delete",
-    "policies:read",
-    "policies:write",
-    "users:read",
-    "users:write",
-    "audit:read",
-]
 
 
 def load(text: str) -> Policy:

@@ -1,39 +1,30 @@
 """AUTHSERVER_ENV=production refuses development secrets: one line naming what to fix, a
 non-zero exit, no traceback; and starts when everything is right.
 
-Run the real way: ``gunicorn -c config/gunicorn.conf.py wsgi:app`` (the master checks once
-and stops with status 4) and the ``authserver`` console script (status 2).
+The checks (``authserver.production``) are tested as functions, case by case. A few cases
+then run the real way, to show a refusal really stops the start with one line:
+``gunicorn -c config/gunicorn.conf.py wsgi:app`` (the master checks once and stops with
+status 4) and the ``authserver`` console script (status 2).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Iterator
+import shutil
 from pathlib import Path
 
 import pytest
 import requests
 
+from authserver.app import create_app
+from authserver.config import ConfigError, load_settings
+from authserver.production import DEMO_CLIENT_IDS, check_demo_data, check_settings
 from authserver.security.keys import SigningKeys
-from tests.support.deploy import (
-    BIN,
-    PROJECT,
-    Gunicorns,
-    free_port,
-    gunicorn_instances,
-    kill_groups,
-    run_cli,
-    server_env,
-)
+from tests.support.cli import invoke
+from tests.support.deploy import run_cli, server_env
+from tests.support.gunicorn import Gunicorns, one_line_refusal, run_until_exit
 
 ISSUER = "https://id.example.com"
-
-
-@pytest.fixture
-def gunicorns(tmp_path) -> Iterator[Gunicorns]:
-    with gunicorn_instances(tmp_path) as servers:
-        yield servers
 
 
 @pytest.fixture
@@ -43,13 +34,101 @@ def keys(tmp_path) -> Path:
     return path
 
 
+def production_settings(keys: Path, **changes: str) -> dict:
+    """Settings as create_app sees them: production, a good key file and issuer, changes."""
+    overrides = {"SIGNING_KEYS": str(keys), "ISSUER": ISSUER, **changes}
+    return load_settings("production", overrides, environ={})
+
+
+def refusal(settings: dict) -> str:
+    with pytest.raises(ConfigError) as refused:
+        check_settings(settings)
+    message = str(refused.value)
+    assert "\n" not in message
+    return message
+
+
+# -- the checks, as functions --------------------------------------------------------------------
+
+
+def test_right_production_settings_pass(keys) -> None:
+    assert keys.stat().st_mode & 0o777 == 0o600
+
+    check_settings(production_settings(keys))
+
+
+def test_a_missing_key_file_passes_the_settings_check(tmp_path) -> None:
+    check_settings(production_settings(tmp_path / "created-at-start.json"))  # created 0600
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"SIGNING_KEYS": ""}, ["AUTHSERVER_SIGNING_KEYS", "set it in production"]),
+        ({"ISSUER": "http://id.example.com"}, ["AUTHSERVER_ISSUER", "https://"]),
+        ({"ISSUER": "http://127.0.0.1:5000"}, ["AUTHSERVER_ISSUER", "https://"]),
+    ],
+    ids=["no-signing-keys-setting", "http-issuer", "http-loopback-issuer"],
+)
+def test_production_refuses_development_settings(keys, changes, fragments) -> None:
+    message = refusal(production_settings(keys, **changes))
+
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
+def test_production_refuses_a_key_file_others_can_read(keys, mode) -> None:
+    os.chmod(keys, mode)
+
+    message = refusal(production_settings(keys))
+
+    assert message.startswith("AUTHSERVER_SIGNING_KEYS")
+    assert str(keys) in message and "chmod 600" in message
+
+
+@pytest.mark.parametrize("env", ["development", "testing"])
+def test_other_environments_are_not_checked(keys, env) -> None:
+    os.chmod(keys, 0o644)
+    settings = load_settings(env, {"SIGNING_KEYS": str(keys), "ISSUER": "http://x.example"}, {})
+
+    check_settings(settings)
+
+
+def test_create_app_runs_the_settings_checks_before_the_database(keys) -> None:
+    with pytest.raises(ConfigError, match="AUTHSERVER_ISSUER"):
+        create_app("production", {"SIGNING_KEYS": str(keys), "ISSUER": "http://id.example.com"})
+
+
+def test_production_refuses_while_demo_clients_exist(runner, settings, keys) -> None:
+    assert invoke(runner, "demo", "setup").exit_code == 0  # the app of ``runner``: testing
+
+    with pytest.raises(ConfigError) as refused:
+        create_app("production", {**settings, "SIGNING_KEYS": str(keys), "ISSUER": ISSUER})
+
+    assert "\n" not in str(refused.value)
+    for client_id in DEMO_CLIENT_IDS:
+        assert client_id in str(refused.value)
+
+
+def test_production_without_demo_clients_passes_the_demo_check(app) -> None:
+    app.config["ENV"] = "production"
+
+    check_demo_data(app)
+
+
+# -- the real way: gunicorn and the console script -----------------------------------------------
+
+
 @pytest.fixture
-def production(tmp_path, keys) -> dict[str, str]:
-    """A correct production environment (settings are checked before the database is);
-    temporary files go to a folder of the test's."""
+def production(tmp_path, keys, sqlite_template) -> dict[str, str]:
+    """A correct production environment on a migrated database; temporary files go to a
+    folder of the test's (gunicorn's config makes its metrics folder there)."""
+    database = tmp_path / "authserver.db"
+    shutil.copy(sqlite_template, database)
     env = server_env(
         ENV="production",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'authserver.db'}",
+        DATABASE_URL=f"sqlite:///{database}",
         SIGNING_KEYS=str(keys),
         ISSUER=ISSUER,
     )
@@ -57,43 +136,11 @@ def production(tmp_path, keys) -> dict[str, str]:
     return {**env, "TMPDIR": str(tmp_path / "temp")}
 
 
-@pytest.fixture
-def migrated(production) -> dict[str, str]:
-    """The same, its database migrated with `authserver db upgrade` (in production)."""
-    run_cli(production, "db", "upgrade")
-    return production
-
-
-def gunicorn_refuses(env: dict[str, str], *fragments: str) -> str:
-    """Start gunicorn with the config file; it must stop by itself with one line of ours,
-    leaving no temporary metrics folder behind."""
-    temp = Path(env["TMPDIR"])
-    env = {**env, "AUTHSERVER_BIND": f"127.0.0.1:{free_port()}"}
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(PROJECT / "config" / "gunicorn.conf.py"), "wsgi:app"],
-        env=env,
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        kill_groups([process])
-    assert process.returncode == 4, stderr
-    assert list(temp.iterdir()) == []
-    assert "Traceback" not in stdout + stderr
-    assert "Booting worker" not in stderr  # refused before any worker started
-    ours = [line for line in stderr.splitlines() if line.startswith("authserver:")]
-    assert len(ours) == 1, stderr
-    for fragment in fragments:
-        assert fragment in ours[0], ours[0]
-    return ours[0]
-
-
-def console_refuses(env: dict[str, str], *fragments: str) -> str:
+def refuses(env: dict[str, str], *fragments: str) -> None:
+    """gunicorn with the config file stops by itself with one line of ours, leaving no
+    temporary metrics folder; the console script stops with one line too."""
+    one_line_refusal(run_until_exit(env, "-c", "config/gunicorn.conf.py", "wsgi:app"), *fragments)
+    assert list(Path(env["TMPDIR"]).iterdir()) == []
     result = run_cli(env, "users", "list", check=False)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -101,54 +148,26 @@ def console_refuses(env: dict[str, str], *fragments: str) -> str:
     assert "Traceback" not in result.stderr + result.stdout
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
-def refuses(env: dict[str, str], *fragments: str) -> None:
-    gunicorn_refuses(env, *fragments)
-    console_refuses(env, *fragments)
+@pytest.mark.processes
+def test_gunicorn_and_console_refuse_an_http_issuer(production) -> None:
+    env = {**production, "AUTHSERVER_ISSUER": "http://id.example.com"}
+
+    refuses(env, "AUTHSERVER_ISSUER", "https://")
 
 
-def test_production_refuses_to_start_without_signing_keys_setting(production) -> None:
-    env = {k: v for k, v in production.items() if k != "AUTHSERVER_SIGNING_KEYS"}
+@pytest.mark.processes
+def test_gunicorn_and_console_refuse_while_demo_clients_exist(production) -> None:
+    run_cli({**production, "AUTHSERVER_ENV": "development"}, "demo", "setup")
 
-    refuses(env, "AUTHSERVER_SIGNING_KEYS")
-
-
-@pytest.mark.parametrize("issuer", ["http://id.example.com", "http://127.0.0.1:5000"])
-def test_production_refuses_an_http_issuer(production, issuer) -> None:
-    refuses({**production, "AUTHSERVER_ISSUER": issuer}, "AUTHSERVER_ISSUER", "https://")
+    refuses(production, "demo-client", "demo-public")
 
 
-@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
-def test_production_refuses_a_key_file_others_can_read(production, keys, mode) -> None:
-    os.chmod(keys, mode)
-
-    refuses(production, "AUTHSERVER_SIGNING_KEYS", str(keys), "chmod 600")
-
-
-def test_production_refuses_while_demo_clients_exist(migrated) -> None:
-    development = {**migrated, "AUTHSERVER_ENV": "development"}
-    run_cli(development, "demo", "setup")
-
-    refuses(migrated, "demo-client", "demo-public")
-
-
-def test_production_refuses_demo_setup(migrated) -> None:
-    result = run_cli(migrated, "demo", "setup", check=False)
-
-    assert result.returncode != 0
-    assert "AUTHSERVER_ENV=production" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_production_starts_when_everything_is_right(
-    migrated,
-    keys,
-    gunicorns: Gunicorns,
-) -> None:
+@pytest.mark.processes
+def test_production_starts_when_everything_is_right(production, keys, gunicorns: Gunicorns):
     assert keys.stat().st_mode & 0o777 == 0o600
-    server = gunicorns.start(migrated, "production")
+    server = gunicorns.start(production, "production")
 
     metadata = requests.get(server.url("/.well-known/oauth-authorization-server"), timeout=10)
 
@@ -156,16 +175,15 @@ def test_production_starts_when_everything_is_right(
     assert metadata.json()["issuer"] == ISSUER
     assert metadata.json()["token_endpoint"] == f"{ISSUER}/oauth/token"
     assert requests.get(server.url("/readyz"), timeout=10).status_code == 200
-    assert run_cli(migrated, "users", "list").returncode == 0
+    assert run_cli(production, "users", "list").returncode == 0
 
 
+@pytest.mark.processes
 def test_production_creates_a_missing_key_file_with_mode_600(
-    migrated,
-    tmp_path,
-    gunicorns: Gunicorns,
+    production, tmp_path, gunicorns: Gunicorns
 ) -> None:
     path = tmp_path / "new-keys" / "signing-keys.json"
-    server = gunicorns.start({**migrated, "AUTHSERVER_SIGNING_KEYS": str(path)}, "fresh")
+    server = gunicorns.start({**production, "AUTHSERVER_SIGNING_KEYS": str(path)}, "fresh")
 
     assert requests.get(server.url("/.well-known/jwks.json"), timeout=10).status_code == 200
     assert path.stat().st_mode & 0o777 == 0o600

@@ -189,6 +189,7 @@ def test_cli_purge_refuses_a_bad_grace_period(app, runner, grace) -> None:
     assert "--revoked-grace" in result.output
 
 
+@pytest.mark.processes
 def test_console_purge_on_a_database_without_schema_is_one_line(tmp_path) -> None:
     result = run_console(console_env(tmp_path), "tokens", "purge")
 

@@ -10,31 +10,17 @@ import logging
 import re
 import secrets
 import sys
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from authserver.web.log_format import JSONFormatter
 from tests.conftest import PASSWORD
-from tests.support.deploy import (
-    Gunicorns,
-    bearer,
-    gunicorn_instances,
-    json_lines,
-    password_grant,
-    run_cli,
-    seed,
-    server_env,
-)
+from tests.support.deploy import json_lines, password_grant, run_cli, seed, server_env
+from tests.support.gunicorn import Gunicorns
+from tests.support.http import bearer
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{16}$")
-
-
-@pytest.fixture
-def gunicorns(tmp_path) -> Iterator[Gunicorns]:
-    with gunicorn_instances(tmp_path) as servers:
-        yield servers
 
 
 @pytest.fixture
@@ -196,6 +182,7 @@ def test_request_log_off_means_no_line_and_no_header(settings, request_lines) ->
 # -- under gunicorn ----------------------------------------------------------------------------
 
 
+@pytest.mark.processes
 def test_gunicorn_logs_one_json_line_per_request_without_secrets(
     gunicorns: Gunicorns,
     tmp_path,

@@ -15,7 +15,8 @@ from authserver.resource import (
     required_scope_names,
     route_scopes,
 )
-from tests.test_access_tokens import token_claims
+from tests.support.http import bearer
+from tests.support.tokens import token_claims
 
 probe = Blueprint("probe", __name__, url_prefix="/probe")
 
@@ -56,10 +57,6 @@ def client(app):
     """The app with the probe routes, registered before its first request."""
     app.register_blueprint(probe)
     return app.test_client()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # roles of the default policy: viewer = profile documents:read, editor adds documents:write,

@@ -11,7 +11,8 @@ import time
 import pytest
 from joserfc.jwk import RSAKey
 
-from tests.test_access_tokens import (
+from tests.support.http import bearer
+from tests.support.tokens import (
     hs256,
     make_claims,
     private_key,
@@ -33,10 +34,6 @@ def assert_invalid_token(response) -> None:
     assert response.is_json
     assert response.get_json()["error"] == "invalid_token"
     assert response.headers["Cache-Control"] == "no-store"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import pytest
 from joserfc.jwk import import_key
 
 from authserver.security.keys import SigningKeys
-from tests.test_access_tokens import hs256, make_claims, sign, token_header
+from tests.support.http import bearer
+from tests.support.tokens import hs256, make_claims, sign, token_header
 
 
 @pytest.fixture
@@ -15,10 +16,6 @@ def settings(settings, tmp_path):
     """A key file of this test's own: rotating it must not touch the session's."""
     settings["SIGNING_KEYS"] = str(tmp_path / "k.json")
     return settings
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def published_kids(client) -> list[str]:

@@ -8,13 +8,10 @@ import base64
 import pytest
 
 from authserver.services import revocation
-from tests.test_access_tokens import token_claims
+from tests.support.http import bearer
+from tests.support.tokens import token_claims
 
 PATHS = ["/api/me", "/api/documents"]
-
-
-def bearer(token: str, scheme: str = "Bearer") -> dict[str, str]:
-    return {"Authorization": f"{scheme} {token}"}
 
 
 def assert_no_token(response) -> None:

@@ -9,18 +9,15 @@ made through one worker is honoured by both.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
 from authserver.services import clients
-from tests.conftest import PASSWORD, PROJECT, REDIS_URL, basic_auth, free_port
+from tests.conftest import PASSWORD, REDIS_URL, basic_auth, free_port
+from tests.support.deploy import run_cli, server_env
+from tests.support.gunicorn import Gunicorns, Server, wait_until_up
 
 
 def revoke(client, oauth_client, token: str, **extra):
@@ -324,93 +321,24 @@ def test_revoke_responses_are_no_store(client, oauth_client, make_token, outcome
 # --- two gunicorn workers ----------------------------------------------------------------------
 
 
-def _server_env(tmp_path: Path, database_url: str, port: int) -> dict[str, str]:
-    inherited = ("AUTHSERVER_", "PROMETHEUS_", "GUNICORN_")  # only what this test sets
-    env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
-    env.update(
-        AUTHSERVER_ENV="testing",
-        AUTHSERVER_DATABASE_URL=database_url,
-        AUTHSERVER_SIGNING_KEYS=str(tmp_path / "signing-keys.json"),
-        AUTHSERVER_ISSUER=f"http://127.0.0.1:{port}",
-    )
-    if database_url.startswith("postgresql") and REDIS_URL:
-        env["AUTHSERVER_REDIS_URL"] = REDIS_URL  # production shape: PostgreSQL + Redis
-    return env
-
-
-def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [str(PROJECT / ".venv/bin/authserver"), *args],
-        input=stdin,
-        env=env,
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def _wait_until_up(base: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, log.read_text()
-        try:
-            if requests.get(f"{base}/.well-known/jwks.json", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or busy starting
-            pass
-        time.sleep(0.1)
-    pytest.fail("gunicorn did not start:\n" + log.read_text())
-
-
-def _stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-
-
 @pytest.fixture
-def gunicorn_server(tmp_path, database_url):
-    """The app under gunicorn with two workers; yields (base URL, env, access log path)."""
+def gunicorn_server(tmp_path, database_url, gunicorns: Gunicorns) -> tuple[Server, dict]:
+    """The app under plain gunicorn with two workers (each builds its own app), and the
+    environment for console scripts on the same database."""
     if database_url.startswith("sqlite"):
         database_url = f"sqlite:///{tmp_path / 'gunicorn.db'}"  # a fresh file, migrated here
     port = free_port()
-    env = _server_env(tmp_path, database_url, port)
-    _cli(env, "db", "upgrade")
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [
-                str(PROJECT / ".venv/bin/gunicorn"),
-                "--no-control-socket",
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                "-",
-                "--access-logformat",
-                "pid=%(p)s %(s)s %(U)s",
-                "wsgi:app",
-            ],
-            env=env,
-            cwd=PROJECT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base, server, log)
-        yield base, env, log
-    finally:
-        _stop(server)
+    env = server_env(
+        DATABASE_URL=database_url,
+        SIGNING_KEYS=str(tmp_path / "signing-keys.json"),
+        ISSUER=f"http://127.0.0.1:{port}",
+    )
+    if database_url.startswith("postgresql") and REDIS_URL:
+        env["AUTHSERVER_REDIS_URL"] = REDIS_URL  # production shape: PostgreSQL + Redis
+    run_cli(env, "db", "upgrade")
+    server = gunicorns.launch(env, "revocation", config=False, port=port)
+    wait_until_up(server)
+    return server, env
 
 
 def _me_statuses(base: str, access_token: str, count: int) -> list[int]:
@@ -424,16 +352,13 @@ def _me_statuses(base: str, access_token: str, count: int) -> list[int]:
         return list(pool.map(call, range(count)))
 
 
-def _answering_pids(log: Path, status: int) -> set[str]:
-    lines = [line.split() for line in log.read_text().splitlines() if line.startswith("pid=")]
-    return {parts[0] for parts in lines if parts[1:] == [str(status), "/api/me"]}
-
-
+@pytest.mark.processes
 def test_revocation_is_seen_by_every_gunicorn_worker(gunicorn_server) -> None:
-    base, env, log = gunicorn_server
-    _cli(env, "users", "create", "alice", "--role", "viewer", stdin=f"{PASSWORD}\n")
+    server, env = gunicorn_server
+    base = server.base
+    run_cli(env, "users", "create", "alice", "--role", "viewer", stdin=f"{PASSWORD}\n")
     created = json.loads(
-        _cli(
+        run_cli(
             env,
             "clients",
             "create",
@@ -442,7 +367,7 @@ def test_revocation_is_seen_by_every_gunicorn_worker(gunicorn_server) -> None:
             "password",
             "--grant-type",
             "refresh_token",
-        )
+        ).stdout
     )
     auth = (created["client_id"], created["client_secret"])
     tokens = requests.post(
@@ -454,16 +379,20 @@ def test_revocation_is_seen_by_every_gunicorn_worker(gunicorn_server) -> None:
     access_token = tokens["access_token"]
     # Both workers first accept the token (so any per-process cache would hold it as good).
     statuses: list[int] = []
-    while len(_answering_pids(log, 200)) < 2 and len(statuses) < 200:
+    while len(server.answering_pids("/api/me", 200)) < 2 and len(statuses) < 200:
         statuses += _me_statuses(base, access_token, 20)
     assert set(statuses) == {200}
-    assert len(_answering_pids(log, 200)) == 2
+    assert len(server.answering_pids("/api/me", 200)) == 2
 
     response = requests.post(f"{base}/oauth/revoke", data={"token": access_token}, auth=auth)
     assert response.status_code == 200
 
     statuses = []
-    while len(statuses) < 20 or len(_answering_pids(log, 401)) < 2 and len(statuses) < 200:
+    while (
+        len(statuses) < 20
+        or len(server.answering_pids("/api/me", 401)) < 2
+        and len(statuses) < 200
+    ):
         statuses += _me_statuses(base, access_token, 20)
     assert set(statuses) == {401}
-    assert len(_answering_pids(log, 401)) == 2
+    assert len(server.answering_pids("/api/me", 401)) == 2

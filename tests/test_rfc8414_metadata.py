@@ -14,7 +14,7 @@ from authserver.models import PolicyVersion
 from authserver.oauth2.grants import PasswordGrant, RefreshGrant
 from authserver.services import policy_store
 from tests.conftest import PASSWORD
-from tests.test_policy_model import ALL_SPEC_SCOPES
+from tests.support.policy import ALL_SPEC_SCOPES
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 PUBLIC_MEMBERS = {"kty", "kid", "use", "alg", "n", "e", "crv", "x", "y"}

@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from authserver.services import policy_store
+from tests.support.http import bearer  # noqa: F401 (admin tests import it from here)
 
 DEFAULT_YAML = (Path(__file__).resolve().parents[2] / "policies" / "roles.yaml").read_text()
 YAML = "application/yaml"
 PROBLEM = "application/problem+json"
-
-
-def bearer(token: dict) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
 def writing(headers: dict, version: int | str | None, content_type: str = YAML) -> dict:

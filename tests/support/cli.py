@@ -7,6 +7,7 @@ traceback: ``assert_one_line_error`` checks exactly that.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AUTHSERVER = BIN / "authserver"
 GUNICORN = BIN / "gunicorn"
+USER_LINE = re.compile(r"^  user (\w+)\s+password (\S+)\s+role (\w+)$", re.MULTILINE)
+SECRET_LINE = re.compile(r"^  confidential client (\S+)\s+secret (\S+)$", re.MULTILINE)
+PUBLIC_LINE = re.compile(r"^  public client\s+(\S+)\s+\(no secret\)$", re.MULTILINE)
 
 
 def invoke(runner, *args: str, input: str | None = None) -> Result:
@@ -71,3 +75,11 @@ def run_console(
         cwd=PROJECT,
         check=False,
     )
+
+
+def credentials(output: str) -> tuple[dict[str, tuple[str, str]], str, str, str]:
+    """What ``authserver demo setup`` printed: {user: (password, role)}, the confidential
+    client's id and secret, the public client's id."""
+    found = {name: (password, role) for name, password, role in USER_LINE.findall(output)}
+    client_id, secret = SECRET_LINE.search(output).groups()
+    return found, client_id, secret, PUBLIC_LINE.search(output).group(1)
