@@ -16,7 +16,7 @@ from authserver.services.policy_admin import YAML, WriteOptions
 from authserver.services.policy_errors import RolesInUse, Stale
 from authserver.services.policy_store import NewVersion
 from tests.support.admin import DEFAULT_YAML, bearer, writing
-from tests.support.cli import invoke
+from tests.support.cli import assert_one_line_error, invoke
 
 WITH_AUDITOR = DEFAULT_YAML + "  auditor:\n    scopes: [audit:read]\n"
 
@@ -146,3 +146,22 @@ def test_a_write_leaves_its_version_live_in_this_process_without_a_reparse(app, 
     monkeypatch.setattr(policy_store, "load_policy_yaml", None)  # a reparse would fail
     assert policy_store.live_policy() == (2, saved.policy)
     assert policy_store.live_policy()[1] == load_policy_yaml(policy_store.live_source()).policy
+
+
+@pytest.mark.parametrize("comment", ["a%00b", "tab%09here", "x" * 501])
+def test_a_comment_with_control_characters_or_too_long_is_400(client, admin, comment):
+    response = client.put(
+        f"/admin/policy?comment={comment}", headers=writing(admin, 1), data=WITH_AUDITOR
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["invalid_params"][0]["name"] == "comment"
+    assert policy_store.newest_version() == 1
+
+
+@pytest.mark.parametrize("comment", ["two\nlines", "x" * 501])
+def test_cli_refuses_the_same_comments_in_one_line(runner, tmp_path, comment):
+    path = tmp_path / "roles.yaml"
+    path.write_text(WITH_AUDITOR, encoding="utf-8")
+    result = invoke(runner, "policies", "apply", "--comment", comment, str(path))
+    assert_one_line_error(result, "comment: at most 500 printable characters")
+    assert policy_store.newest_version() == 1

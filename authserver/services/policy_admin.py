@@ -28,11 +28,13 @@ from authserver.policy.bodies import JSON, YAML
 from authserver.policy.edits import Revision
 from authserver.policy.scopes import InvalidScope
 from authserver.services import clients, policy_store, users
-from authserver.services.errors import NotFound, PreconditionRequired, ServiceError
+from authserver.services.errors import BadRequest, NotFound, PreconditionRequired, ServiceError
 from authserver.services.policy_errors import PolicyInvalid
 from authserver.services.policy_store import NewVersion
 
 __all__ = ["JSON", "YAML", "Saved", "WriteOptions"]
+
+MAX_COMMENT = 500  # the length of policy_versions.comment
 
 PRECONDITION_REQUIRED = (
     'send If-Match with the ETag of the policy version you edited (e.g. If-Match: "3", '
@@ -58,6 +60,13 @@ class WriteOptions:
     expected: frozenset[int] | None = None
     conditional: bool = False
     required: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        """A comment fits its column and one line of ``policies history``; NUL, which
+        PostgreSQL refuses in text, would otherwise be a 500 there and stored by SQLite."""
+        comment = self.comment
+        if comment is not None and (len(comment) > MAX_COMMENT or not comment.isprintable()):
+            raise BadRequest(f"comment: at most {MAX_COMMENT} printable characters")
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from flask import Response, current_app, jsonify, request
 from authserver.api.admin import params
 from authserver.resource import required_scope_names
 from authserver.services.errors import UnsupportedMediaType
-from authserver.services.policy_admin import JSON, YAML, Saved, WriteOptions
+from authserver.services.policy_admin import JSON, MAX_COMMENT, YAML, Saved, WriteOptions
 
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 BODY_TYPES = (*YAML_TYPES, "application/json")
-MAX_COMMENT = 500
 MAX_ETAG_DIGITS = 10  # a version is a 32-bit number
 
 
@@ -56,7 +55,7 @@ def body_kind() -> str:
 def write_options() -> WriteOptions:
     """The options of a write from this request: If-Match, the token's user, the query."""
     expected = _if_match()
-    comment = request.args.get("comment")
+    comment = params.text_param("comment")  # no control characters: PostgreSQL refuses NUL
     if comment is not None and len(comment) > MAX_COMMENT:
         raise params.invalid_param("comment", f"at most {MAX_COMMENT} characters")
     return WriteOptions(
