@@ -42,6 +42,7 @@ holds before the response; every other process learns of it within the bound (1 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,13 +64,16 @@ __all__ = [
     "Refused",
     "client_cut_off",
     "client_scopes_changed",
+    "close",
     "current",
     "decide",
+    "feed_status",
     "init_app",
     "jti_revoked",
     "policy_changed",
     "record",
     "user_cut_off",
+    "wait_past_cutoffs",
 ]
 
 _EXTENSION = "authserver.live"
@@ -111,6 +115,34 @@ def current() -> LiveState:
 def decide(claims: Mapping[str, Any]) -> Refused | frozenset[str]:
     """Refused, or the scopes the request may use (see the module docstring)."""
     return current().decide(claims)
+
+
+def wait_past_cutoffs(sub: str, client_id: str) -> None:
+    """Before issuing a token: if ``sub`` or ``client_id`` was cut off in this very second,
+    wait for the next one, so the new token's ``iat`` (whole seconds) is after the cut-off
+    and not refused with the old tokens (a user whose roles just changed logs in again at
+    once). Costs nothing unless a cut-off happened less than a second ago."""
+    state = current()
+    cuts = (state.user_cutoffs.get(str(sub)), state.client_cutoffs.get(client_id))
+    latest = max((cut[0] for cut in cuts if cut is not None), default=None)
+    if latest is not None:
+        delay = latest + 1 - time.time()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def feed_status() -> str:
+    """The current app's feed, for /readyz: "ok", "local", "starting" or "lost"."""
+    sync = live_sync()
+    sync.current()  # starts the feed in this process if nothing has yet
+    return sync.feed_status()
+
+
+def close(app: Flask) -> None:
+    """Stop ``app``'s feed thread and close its connections (tests, shutdown)."""
+    sync = app.extensions.get(_EXTENSION)
+    if sync is not None:
+        sync.close()
 
 
 def _committed(_session, changes: list[Change]) -> None:

@@ -75,9 +75,12 @@ class LiveSync:
         return state
 
     def feed_status(self) -> str:
-        """ "ok", "local" (SQLite, nothing to lose) or "lost" (deciding by database syncs)."""
+        """The feed in a word: "ok"; "local" (SQLite: nothing to lose); "starting" (no
+        heartbeat yet) or "lost" (both: deciding by database syncs, slower, in the bound)."""
         if self.backend == "sqlite":
             return "local"
+        if self.feed_error == STARTING:
+            return STARTING
         age = time.monotonic() - self.state.confirmed_at
         feed = self._feed
         up = feed is not None and feed.alive() and self.feed_error is None
