@@ -110,3 +110,9 @@ def test_without_role_is_refused_while_a_role_inherits_it():
     revision = without_role(BASE, "viewer")
     assert [e.path for e in revision.result.errors] == ["roles.editor.inherits[0]"]
     assert without_role(BASE, "admin").policy.roles.keys() == {"viewer", "editor"}
+
+
+def test_parse_json_refuses_an_integer_too_long_to_convert():
+    with pytest.raises(BodyError) as caught:
+        parse_json('{"version": ' + "1" * 5000 + "}")
+    assert messages(caught.value) == ["a number in the body has too many digits"]

@@ -165,3 +165,11 @@ def test_cli_refuses_the_same_comments_in_one_line(runner, tmp_path, comment):
     result = invoke(runner, "policies", "apply", "--comment", comment, str(path))
     assert_one_line_error(result, "comment: at most 500 printable characters")
     assert policy_store.newest_version() == 1
+
+
+def test_a_json_body_with_a_huge_number_is_422_not_500(client, admin):
+    for path in ("/admin/policy", "/admin/roles/editor"):
+        body = '{"version": ' + "1" * 5000 + "}"
+        response = client.put(path, headers=writing(admin, 1, "application/json"), data=body)
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert "too many digits" in response.get_json()["errors"][0]["message"]

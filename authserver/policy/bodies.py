@@ -87,8 +87,12 @@ def parse_json(body: bytes | str, prefix: Path = ()) -> object:
             data = json.loads(text, object_pairs_hook=_pairs)
             _report_duplicates(data, prefix, reporter)
             plain = _plain(data)
+    except BodyError:
+        raise  # too deep
     except json.JSONDecodeError as exc:
         raise _refuse((), f"JSON syntax error: {exc.msg}", exc.lineno, exc.colno) from None
+    except ValueError:  # an integer past sys.get_int_max_str_digits(): no policy has one
+        raise _refuse((), "a number in the body has too many digits") from None
     if reporter.errors:
         raise BodyError(reporter.errors)
     return plain
