@@ -32,7 +32,19 @@ from authserver.services.errors import BadRequest, NotFound, PreconditionRequire
 from authserver.services.policy_errors import PolicyInvalid
 from authserver.services.policy_store import NewVersion
 
-__all__ = ["JSON", "YAML", "Saved", "WriteOptions"]
+__all__ = [
+    "JSON",
+    "MAX_COMMENT",
+    "YAML",
+    "Saved",
+    "WriteOptions",
+    "delete_role",
+    "diff_versions",
+    "explain",
+    "put_role",
+    "replace_policy",
+    "restore",
+]
 
 MAX_COMMENT = 500  # the length of policy_versions.comment
 
