@@ -166,12 +166,18 @@ def _passwords(app: Flask):
 
 
 def _signing_keys(app: Flask):
+    from authserver.security.access_tokens import CLOCK_SKEW
     from authserver.security.keys import SigningKeyError, SigningKeys
 
     path = app.config["SIGNING_KEYS"] or os.path.join(app.instance_path, "signing-keys.json")
     app.config["SIGNING_KEYS"] = path
-    try:
-        return SigningKeys.load_or_create(path, app.config["SIGNING_ALG"])
+    try:  # SPEC §13: retired keys leave after the TTL plus skew; created only in development
+        return SigningKeys.load_or_create(
+            path,
+            app.config["SIGNING_ALG"],
+            retain_seconds=app.config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW,
+            create=app.config["ENV"] != "production",
+        )
     except SigningKeyError as exc:
         raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: {exc}") from None
     except OSError as exc:

@@ -20,6 +20,11 @@ ENVIRONMENTS = ("development", "testing", "production")
 # EdDSA is not offered: Authlib 1.9 signs through joserfc without an algorithm list, and
 # joserfc 1.8 refuses EdDSA there as "not recommended" (see README, deviations).
 SIGNING_ALGORITHMS = ("RS256", "ES256")
+#: How long resource servers may cache the JWKS (its Cache-Control max-age), and the margin
+#: a new key is published beyond that before it signs (SPEC §13): a cache of any age then
+#: holds the new key before a token names it.
+JWKS_MAX_AGE = 60
+KEY_PUBLISH_MARGIN = 60
 
 
 class ConfigError(Exception):
@@ -172,6 +177,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIGNING_KEYS", _optional_text),
     Setting("SIGNING_ALG", _choice(SIGNING_ALGORITHMS), "RS256"),
     Setting("ACCESS_TOKEN_TTL", _int_between(30, 86_400), 900),
+    Setting("KEY_PUBLISH_SECONDS", _int_between(0, 604_800), JWKS_MAX_AGE + KEY_PUBLISH_MARGIN),
     Setting("REFRESH_TOKEN_TTL", _int_between(60, 31_536_000), 2_592_000),
     Setting("TOKEN_RATE_LIMIT", _rate_limit, "30/minute"),
     Setting("LOCKOUT_THRESHOLD", _int_between(3, 30), 10),

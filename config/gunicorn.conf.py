@@ -82,6 +82,16 @@ def on_starting(server) -> None:
         db.engine.dispose()
 
 
+def pre_fork(server, worker) -> None:
+    """Re-read the signing-key file in the master just before a worker is forked: the
+    worker inherits the last good key set, so a file that broke since the start (SPEC
+    §13) does not stop it from booting (exit 4 would take the master down); it serves
+    with the keys of the last good file, and /readyz says so."""
+    from authserver.security.keys import refresh_remembered
+
+    refresh_remembered()
+
+
 def _remove_samples(folder: str) -> None:
     """Delete prometheus-client's sample files (``*.db``), and nothing else: the folder
     may be one the operator chose, with other files in it."""

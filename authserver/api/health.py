@@ -29,7 +29,11 @@ def _checks() -> dict[str, str]:
     except SQLAlchemyError as exc:
         db.session.rollback()
         checks["database"] = f"unavailable ({type(exc).__name__})"
-    checks["signing_keys"] = "ok" if state().keys.signing_kid else "missing"
+    keys = state().keys
+    keys.reload_if_changed()
+    # SPEC §13: a broken key file does not make the instance unready (every instance shares
+    # the file; it serves on with the last good keys): the check says so, and the log why.
+    checks["signing_keys"] = f"last good keys in use ({keys.problem})" if keys.problem else "ok"
     if checks["database"] == "ok":
         try:
             version, _ = policy_store.live_policy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
+from authserver.config import JWKS_MAX_AGE
 from authserver.models.client import CLIENT_AUTH_METHODS, GRANT_TYPES
 from authserver.services import policy_store
 from authserver.state import state
@@ -62,10 +63,13 @@ def authorization_server() -> Response:
 
 @bp.get("/jwks.json")
 def jwks() -> Response:
+    """The active key, keys published ahead of signing, retired keys still trusted (SPEC
+    §13). AUTHSERVER_KEY_PUBLISH_SECONDS outlasts this max-age, so a cache never lacks the
+    key of a token."""
     keys = state().keys
     keys.reload_if_changed()
     response = jsonify(keys.public_jwks())
-    response.headers["Cache-Control"] = "public, max-age=60"
+    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
     return response
 
 

@@ -42,9 +42,9 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         """The algorithm follows the signing key; the base class's assignment is ignored."""
 
     def get_jwks(self) -> KeySet:
-        keys = state(self.app).keys
-        keys.reload_if_changed()
-        return keys.signing_key_set()
+        """The active key alone. No reload here: ``alg`` has just reloaded, and a key that
+        began to sign in between would not match the header's ``alg``."""
+        return state(self.app).keys.signing_key_set()
 
     def get_audiences(self, client, user, scope) -> str:
         return self.app.config["AUDIENCE"]

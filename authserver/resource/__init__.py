@@ -45,6 +45,9 @@ def init_app(app: Flask) -> None:
     app_state = state(app)
     app_state.resource_protector = protector
     app_state.token_verifier = access_tokens.TokenVerifier(
-        app_state.keys, app.config["ISSUER"], app.config["AUDIENCE"]
+        app_state.keys,
+        app.config["ISSUER"],
+        app.config["AUDIENCE"],
+        max_lifetime=app.config["ACCESS_TOKEN_TTL"] + access_tokens.CLOCK_SKEW,  # SPEC §13
     )
     principal.init_app(app)

@@ -103,6 +103,8 @@ def decode(
         return None  # the registry's leeway is for clock skew at issue, not for expiry
     if max_lifetime is not None and claims["exp"] - claims["iat"] > max_lifetime:
         return None
+    if not keys.accepts(token.header.get("kid"), claims["iat"], CLOCK_SKEW):
+        return None  # SPEC §13: a retired key verifies only what it signed before retiring
     return AccessToken(claims)
 
 
