@@ -138,9 +138,14 @@ class TokenVerifier:
         self.keys, self.issuer, self.audience = keys, issuer, audience
         self.max_lifetime = max_lifetime
         self._verified: dict[str, dict] = {}
+        self._trusted = keys.verification_keys()
 
     def verify(self, value: str) -> AccessToken | None:
-        if self.keys.reload_if_changed():
+        # Whoever noticed the change (the JWKS route may have reloaded the shared keys
+        # first), a new trusted set is a new object: a removed or expired key's tokens go.
+        self.keys.reload_if_changed()
+        if self.keys.verification_keys() is not self._trusted:
+            self._trusted = self.keys.verification_keys()
             self._verified.clear()
         claims = self._verified.get(value)
         if claims is not None:
