@@ -11,7 +11,7 @@ import time
 
 from authserver.security.access_tokens import TokenVerifier
 from authserver.security.keys import SigningKeys
-from authserver.services import revocation
+from authserver.services import tokens
 from tests.support.http import bearer
 from tests.support.tokens import make_claims, private_key, sign, token_claims
 
@@ -19,7 +19,7 @@ from tests.support.tokens import make_claims, private_key, sign, token_claims
 def test_revocation_after_a_cached_success_is_honoured(client, make_token):
     token = make_token()["access_token"]
     assert client.get("/api/me", headers=bearer(token)).status_code == 200  # now cached
-    revocation.revoke(token_claims(token)["jti"], int(time.time()) + 60)
+    tokens.revoke_access(token_claims(token)["jti"], int(time.time()) + 60)
     response = client.get("/api/me", headers=bearer(token))
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from authserver.services import revocation
+from authserver.services import tokens
 from tests.support.http import bearer
 from tests.support.tokens import token_claims
 
@@ -96,7 +96,7 @@ def test_revoked_jti_is_invalid_token(client, make_token, path):
     token = make_token("alice", ("viewer",))["access_token"]
     assert client.get(path, headers=bearer(token)).status_code == 200
     claims = token_claims(token)
-    revocation.revoke(claims["jti"], claims["exp"])
+    tokens.revoke_access(claims["jti"], claims["exp"])
     response = client.get(path, headers=bearer(token))
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
@@ -107,7 +107,7 @@ def test_revoking_one_token_leaves_the_others_valid(client, make_token):
     first = make_token("alice", ("viewer",))["access_token"]
     second = make_token("alice", ("viewer",))["access_token"]
     claims = token_claims(first)
-    revocation.revoke(claims["jti"], claims["exp"])
+    tokens.revoke_access(claims["jti"], claims["exp"])
     assert client.get("/api/me", headers=bearer(first)).status_code == 401
     assert client.get("/api/me", headers=bearer(second)).status_code == 200
 
@@ -115,9 +115,9 @@ def test_revoking_one_token_leaves_the_others_valid(client, make_token):
 def test_revoking_twice_is_harmless(app, client, make_token):
     token = make_token()["access_token"]
     claims = token_claims(token)
-    revocation.revoke(claims["jti"], claims["exp"])
-    revocation.revoke(claims["jti"], claims["exp"])
-    assert revocation.is_revoked(claims["jti"])
+    tokens.revoke_access(claims["jti"], claims["exp"])
+    tokens.revoke_access(claims["jti"], claims["exp"])
+    assert tokens.is_revoked(claims["jti"])
     assert client.get("/api/me", headers=bearer(token)).status_code == 401
 
 
@@ -127,15 +127,15 @@ def test_revoking_while_the_session_holds_the_row_is_harmless(app, make_token):
     from authserver.models import RevokedToken
 
     claims = token_claims(make_token()["access_token"])
-    revocation.revoke(claims["jti"], claims["exp"])
+    tokens.revoke_access(claims["jti"], claims["exp"])
     row = db.session.get(RevokedToken, claims["jti"])
     assert row is not None
-    revocation.revoke(claims["jti"], claims["exp"])
-    assert revocation.is_revoked(claims["jti"])
+    tokens.revoke_access(claims["jti"], claims["exp"])
+    assert tokens.is_revoked(claims["jti"])
 
 
 def test_unrevoked_jti_is_not_revoked(app):
-    assert not revocation.is_revoked("never-issued")
+    assert not tokens.is_revoked("never-issued")
 
 
 def test_errors_are_not_cached(client):

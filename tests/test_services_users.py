@@ -8,7 +8,7 @@ from sqlalchemy import select
 from authserver.extensions import db
 from authserver.models import RefreshFamily
 from authserver.security.digests import new_secret
-from authserver.services import refresh_tokens, users
+from authserver.services import tokens, users
 from authserver.services.errors import Conflict, Invalid, NotFound
 from tests.conftest import PASSWORD
 
@@ -133,7 +133,7 @@ def test_disable_revokes_every_live_family_and_enable_does_not_revive(
 ) -> None:
     user = make_user("alice")
     for _ in range(2):
-        refresh_tokens.start_family(user.id, oauth_client.client_id, "profile", new_secret(), 60)
+        tokens.start_family(user.id, oauth_client.client_id, "profile", new_secret(), 60)
     db.session.commit()
 
     users.set_disabled("alice", True)

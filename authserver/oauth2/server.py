@@ -7,15 +7,14 @@ several apps would pile up grants and let the last app's config win.
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from flask import Flask
 
-from authserver.extensions import db
 from authserver.oauth2.grants import PasswordGrant, RefreshGrant
 from authserver.oauth2.introspection import IntrospectionEndpoint
 from authserver.oauth2.revocation import RevocationEndpoint
 from authserver.oauth2.tokens import AccessTokenGenerator
-from authserver.services import clients, refresh_tokens
+from authserver.services import clients, tokens
 from authserver.state import state
 
 
@@ -37,20 +36,16 @@ class TokenServer(AuthorizationServer):
 
 def _save_token(app: Flask):
     def save_token(token: dict, request) -> None:
+        """Authlib's storage hook: a refresh rotates its family, a login starts one."""
         value = token.get("refresh_token")
-        if not value:
-            return
-        if request.payload.grant_type == "refresh_token":
-            refresh_tokens.add_to_family(request.refresh_token.family, value, token["scope"])
-        else:
-            refresh_tokens.start_family(
-                request.user.id,
-                request.client.client_id,
-                token["scope"],
-                value,
-                app.config["REFRESH_TOKEN_TTL"],
-            )
-        db.session.commit()
+        if request.payload.grant_type == RefreshGrant.GRANT_TYPE:
+            client_id, username = request.client.client_id, request.user.username
+            old = request.refresh_token
+            if not tokens.rotate(old, value, token["scope"], client_id, username):
+                raise InvalidGrantError()  # lost the claim: reuse, the family is revoked
+        elif value:
+            ttl = app.config["REFRESH_TOKEN_TTL"]
+            tokens.issue(request.user.id, request.client.client_id, token["scope"], value, ttl)
 
     return save_token
 

@@ -15,7 +15,7 @@ from authserver.models import RefreshToken
 from authserver.models.base import utcnow
 from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.security import access_tokens
-from authserver.services import refresh_tokens, revocation, users
+from authserver.services import tokens, users
 from authserver.state import state
 
 ACCESS, REFRESH = "access_token", "refresh_token"
@@ -43,8 +43,8 @@ class FoundToken:
 
     def is_revoked(self) -> bool:
         if self.claims is not None:
-            return revocation.is_revoked(self.claims["jti"])
-        return self.row.used_at is not None or self.row.family.revoked_at is not None
+            return tokens.is_revoked(self.claims["jti"])
+        return not tokens.is_active(self.row)
 
     def describe(self) -> dict[str, Any]:
         """The RFC 7662 members of an active token."""
@@ -75,9 +75,7 @@ def _as_access_token(value: str) -> FoundToken | None:
 
 
 def _as_refresh_token(value: str) -> FoundToken | None:
-    if len(value) > 512:
-        return None
-    row = refresh_tokens.find(value)
+    row = tokens.find(value)
     if row is None:
         return None
     return FoundToken(REFRESH, row.family.client_id, row=row)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Flask
 
-from authserver.services import revocation
+from authserver.services import tokens
 from authserver.state import state
 
 REALM = "authserver"
@@ -22,5 +22,5 @@ class JWTValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str):
         token = state(self.app).token_verifier.verify(token_string)
         if token is not None:
-            token.revoked = revocation.is_revoked(token["jti"])
+            token.revoked = tokens.is_revoked(token["jti"])
         return token

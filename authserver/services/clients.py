@@ -13,7 +13,7 @@ from authserver.models import Client
 from authserver.models.client import GRANT_TYPES
 from authserver.policy import InvalidScope, parse_scope
 from authserver.security.digests import digest, new_secret
-from authserver.services import audit, policy_store
+from authserver.services import audit, policy_store, tokens
 from authserver.services.errors import Invalid
 
 #: RFC 6749 Appendix A.1: client_id = *VSCHAR (printable ASCII); at most the column's 64.
@@ -94,11 +94,13 @@ def _audit_details(client: Client) -> dict:
 
 
 def delete(client_id: str, actor: str = "cli") -> bool:
-    """Remove a client (its refresh-token families stop working with it)."""
+    """Remove a client and end its refresh-token families (SPEC §4): a client registered
+    later under the same id must not inherit them."""
     client = find(client_id)
     if client is None:
         return False
     db.session.delete(client)
+    tokens.revoke_client_families(client_id, "client_deleted")
     audit.record("client.deleted", actor, f"client:{client_id}", commit=False)
     db.session.commit()
     return True

@@ -8,9 +8,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from authserver.extensions import db
-from authserver.models import RefreshFamily, User, UserRole
-from authserver.models.base import utcnow
-from authserver.services import audit, policy_store
+from authserver.models import User, UserRole
+from authserver.services import audit, policy_store, tokens
 from authserver.services.errors import Conflict, Invalid, NotFound
 from authserver.state import state
 
@@ -109,7 +108,7 @@ def set_disabled(username: str, disabled: bool, actor: str = "cli") -> User:
     user = get(username)
     changed = user.disabled != disabled
     user.disabled = disabled
-    families = revoke_families(user.id, reason="user_disabled") if disabled else []
+    families = tokens.revoke_user_families(user.id, "user_disabled") if disabled else []
     if changed:
         kind = "user.disabled" if disabled else "user.enabled"
         details = _families_details(families) if disabled else {}
@@ -125,7 +124,7 @@ def revoke_tokens(username: str, actor: str = "cli") -> list[str]:
     (at most ACCESS_TOKEN_TTL) unless revoked one by one at the revocation endpoint.
     """
     user = get(username)
-    families = revoke_families(user.id, reason="admin_revoked")
+    families = tokens.revoke_user_families(user.id, "admin_revoked")
     details = _families_details(families)
     audit.record("user.tokens_revoked", actor, f"user:{username}", details, commit=False)
     db.session.commit()
@@ -134,23 +133,6 @@ def revoke_tokens(username: str, actor: str = "cli") -> list[str]:
 
 def _families_details(families: list[str], shown: int = 100) -> dict:
     return {"families_revoked": len(families), "family_ids": families[:shown]}
-
-
-def revoke_families(user_id: int, reason: str) -> list[str]:
-    """Revoke the user's unexpired families (committed by the caller); returns their ids."""
-    now = utcnow()
-    families = db.session.execute(
-        select(RefreshFamily).where(
-            RefreshFamily.user_id == user_id,
-            RefreshFamily.revoked_at.is_(None),
-            RefreshFamily.expires_at > now,
-        )
-    ).scalars()
-    revoked = []
-    for family in families:
-        family.revoked_at, family.revoked_reason = now, reason
-        revoked.append(family.id)
-    return revoked
 
 
 def list_all() -> list[User]:

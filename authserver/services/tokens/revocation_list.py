@@ -1,9 +1,7 @@
-"""The revocation list of access-token ``jti``s, each kept until the token's ``exp``.
+"""The read path of the access-token revocation list: "is this ``jti`` revoked?".
 
-Read on every protected request, so the read path avoids the ORM (see RevocationList).
-Writes are Core too: an ORM ``add`` of a ``jti`` the session
-already holds (the revocation endpoint looked it up, or revoked it before) is an identity
-conflict, not a duplicate key, and would escape the ``IntegrityError`` guard.
+Asked on every protected request, so it avoids the ORM (see RevocationList). The writes are
+in ``revocation.py``.
 """
 
 from __future__ import annotations
@@ -12,21 +10,14 @@ import sqlite3
 import threading
 import urllib.parse
 import weakref
-from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from authserver.extensions import db
 from authserver.models import RevokedToken
 from authserver.services.errors import Unavailable
 from authserver.state import state
-
-#: Dialects with ``INSERT ... ON CONFLICT DO NOTHING``: revoking twice, or two instances
-#: revoking at once, is a no-op there instead of an error to recover from.
-_UPSERT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class RevocationList:
@@ -85,20 +76,5 @@ def revocation_list() -> RevocationList:
 
 
 def is_revoked(jti: str) -> bool:
+    """Whether the access token ``jti`` is on the revocation list (RFC 7009, SPEC §6)."""
     return revocation_list().is_revoked(jti)
-
-
-def revoke(jti: str, exp: int) -> None:
-    """Put ``jti`` on the list until ``exp`` (a Unix time); revoking twice is harmless."""
-    values = {"jti": jti, "expires_at": datetime.fromtimestamp(exp, UTC)}
-    dialect = db.session.get_bind().dialect.name
-    if dialect in _UPSERT_INSERTS:
-        statement = _UPSERT_INSERTS[dialect](RevokedToken).values(**values)
-        db.session.execute(statement.on_conflict_do_nothing(index_elements=["jti"]))
-        db.session.commit()
-        return
-    try:
-        db.session.execute(insert(RevokedToken).values(**values))
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()

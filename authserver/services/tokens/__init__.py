@@ -1,0 +1,53 @@
+"""The token lifecycle, in one place: issue, rotate (the atomic claim), reuse detection and
+every kind of revocation. Grants, the revocation and introspection endpoints, resource
+routes, the users service and the CLI all go through here; ``oauth2/`` only adapts
+Authlib's hooks to these functions and never commits.
+
+- ``refresh``: refresh-token families (SPEC §6): ``issue`` at login, ``find_for_refresh``
+  and ``rotate`` on each use, ``reuse_detected`` when a used token comes back.
+- ``revocation``: ``revoke_access(jti, exp)``, ``revoke_refresh``, ``revoke_family``,
+  ``revoke_user_families``, ``revoke_client_families``: the one door for ending tokens.
+- ``revocation_list``: ``is_revoked(jti)``, the cheap read on every protected request.
+"""
+
+from authserver.services.tokens.refresh import (
+    add_to_family,
+    claim,
+    find,
+    find_for_refresh,
+    is_active,
+    is_usable,
+    issue,
+    reuse_detected,
+    rotate,
+    start_family,
+)
+from authserver.services.tokens.revocation import (
+    revoke_access,
+    revoke_client_families,
+    revoke_family,
+    revoke_refresh,
+    revoke_user_families,
+)
+from authserver.services.tokens.revocation_list import RevocationList, is_revoked, revocation_list
+
+__all__ = [
+    "RevocationList",
+    "add_to_family",
+    "claim",
+    "find",
+    "find_for_refresh",
+    "is_active",
+    "is_revoked",
+    "is_usable",
+    "issue",
+    "reuse_detected",
+    "revocation_list",
+    "revoke_access",
+    "revoke_client_families",
+    "revoke_family",
+    "revoke_refresh",
+    "revoke_user_families",
+    "rotate",
+    "start_family",
+]

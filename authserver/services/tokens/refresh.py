@@ -1,0 +1,151 @@
+"""Refresh-token families: issued at login, rotated on every use, revoked whole on reuse.
+
+Tokens are stored only as SHA-256 digests. Each use claims the presented token with one
+conditional UPDATE, so of two concurrent refreshes exactly one wins (RFC 9700 §4.14.2); a
+token that comes back after its use, or loses that race, is reuse and ends its family.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from authserver import telemetry
+from authserver.extensions import db
+from authserver.models import RefreshFamily, RefreshToken, User
+from authserver.models.base import utcnow
+from authserver.security.digests import digest
+from authserver.services import audit
+from authserver.services.tokens.revocation import revoke_family
+
+#: The longest value worth hashing: ours are 43 characters, a presented one is untrusted.
+MAX_VALUE_LENGTH = 512
+
+
+def find(value: str) -> RefreshToken | None:
+    """The stored token for a presented value, whatever its state."""
+    if len(value) > MAX_VALUE_LENGTH:
+        return None
+    return db.session.execute(
+        select(RefreshToken).where(RefreshToken.token_digest == digest(value))
+    ).scalar_one_or_none()
+
+
+def is_usable(token: RefreshToken) -> bool:
+    """Its family is neither revoked nor expired (the token itself may have been used)."""
+    family = token.family
+    return family.revoked_at is None and family.expires_at > utcnow()
+
+
+def is_active(token: RefreshToken) -> bool:
+    """Usable and not yet used: what introspection calls active (RFC 7662 §2.2)."""
+    return token.used_at is None and is_usable(token)
+
+
+def start_family(user_id: int, client_id: str, scope: str, value: str, ttl: int) -> RefreshFamily:
+    """A new family for a login (committed by the caller); its scope is the ceiling of
+    every later refresh."""
+    family = RefreshFamily(
+        id=secrets.token_hex(16),
+        user_id=user_id,
+        client_id=client_id,
+        scope=scope,
+        expires_at=utcnow() + timedelta(seconds=ttl),
+    )
+    db.session.add(family)
+    db.session.add(RefreshToken(token_digest=digest(value), family=family, scope=scope))
+    return family
+
+
+def add_to_family(family: RefreshFamily, value: str, scope: str) -> None:
+    """The next token of a family (committed by the caller)."""
+    db.session.add(RefreshToken(token_digest=digest(value), family=family, scope=scope))
+
+
+def issue(user_id: int, client_id: str, scope: str, value: str, ttl: int) -> RefreshFamily:
+    """Save the refresh token of a login as a new family, and commit."""
+    family = start_family(user_id, client_id, scope, value, ttl)
+    db.session.commit()
+    return family
+
+
+def find_for_refresh(value: str, client_id: str) -> RefreshToken | None:
+    """The token a refresh request presents, if it may be used.
+
+    None for an unknown token, or one whose family is revoked or expired. A token that
+    was already used is reuse: its family is revoked (and audited) before None comes back.
+    """
+    token = find(value)
+    if token is None or not is_usable(token):
+        return None
+    if token.used_at is not None:
+        reuse_detected(token, "reused", client_id)
+        return None
+    return token
+
+
+def claim(token: RefreshToken) -> bool:
+    """Mark ``token`` used if nobody has and its family is still live; else False.
+
+    The family is re-checked in the same statement: a family revoked (a disabled user, a
+    revocation) after the request was validated must not yield new tokens. Committed by
+    the caller.
+    """
+    live_family = select(RefreshFamily.id).where(
+        RefreshFamily.id == token.family_id, RefreshFamily.revoked_at.is_(None)
+    )
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.id == token.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.family_id.in_(live_family),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def rotate(old: RefreshToken, value: str, scope: str, client_id: str, username: str) -> bool:
+    """Replace ``old`` by ``value`` in its family: the claim, the new token and the
+    ``token.refresh`` event commit together, or not at all.
+
+    False when the claim is lost (a concurrent use of ``old``, or its family revoked
+    meanwhile): that is reuse, and the family is revoked.
+    """
+    if not claim(old):
+        db.session.rollback()
+        reuse_detected(old, "concurrent_use", client_id)
+        return False
+    add_to_family(old.family, value, scope)
+    subject, details = f"family:{old.family_id}", {"scope": scope}
+    audit.record("token.refresh", username, subject, details, commit=False, client_id=client_id)
+    db.session.commit()
+    return True
+
+
+def reuse_detected(token: RefreshToken, how: str, client_id: str) -> None:
+    """RFC 9700 §4.14.2: a used refresh token came back, so the whole family is revoked.
+
+    Counted, audited (``token.reuse_detected``, by ``system``) and committed here, since the
+    request that revealed it fails.
+    """
+    telemetry.REUSE_DETECTIONS.inc()
+    revoke_family(token.family_id, reason="reuse")
+    user = db.session.get(User, token.family.user_id)
+    details = {"how": how, "user": user.username if user else None}
+    subject = f"family:{token.family_id}"
+    audit.record(
+        "token.reuse_detected", "system", subject, details, commit=False, client_id=client_id
+    )
+    db.session.commit()
+    current_app.logger.warning(
+        "refresh token reuse (%s): family %s of user %s revoked",
+        how,
+        token.family_id,
+        token.family.user_id,
+    )
