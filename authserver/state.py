@@ -37,7 +37,7 @@ class AppState:
     redis: Any = None  # redis.Redis when AUTHSERVER_REDIS_URL is set
     lockout: Any = None  # services.lockout counters
     limiter: Any = None
-    revocations: Any = None  # services.revocation.RevocationList, made on first use
+    revocations: Any = None  # services.tokens.RevocationList, made on first use
     token_verifier: Any = None  # access_tokens.TokenVerifier
 
 
