@@ -1,0 +1,49 @@
+"""Structural rules of the layers (docs: STYLE "imports point down only"): the OAuth glue
+owns no transaction, and services import no web plumbing or routes."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import authserver
+
+PACKAGE = Path(authserver.__file__).parent
+
+
+def _sources(folder: str) -> list[Path]:
+    return sorted((PACKAGE / folder).rglob("*.py"))
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module an ``import`` or ``from ... import`` of the file names."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("path", _sources("oauth2"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_oauth2_glue_never_commits_or_rolls_back(path: Path) -> None:
+    """Transactions belong to services/ (the token lifecycle is services/tokens)."""
+    text = path.read_text()
+
+    assert ".commit(" not in text
+    assert ".rollback(" not in text
+
+
+@pytest.mark.parametrize("path", _sources("services"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_services_import_nothing_from_web_or_api(path: Path) -> None:
+    upward = {
+        name
+        for name in _imported_modules(path)
+        if name.startswith(("authserver.web", "authserver.api", "authserver.oauth2"))
+    }
+
+    assert upward == set()
