@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test test-quick lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ run: $(STAMP)
 	$(BIN)/authserver demo setup
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
+# The whole suite on SQLite, and on PostgreSQL and Redis too when AUTHSERVER_TEST_DATABASE_URL
+# and AUTHSERVER_TEST_REDIS_URL are set (.ci/run sets both). test-quick leaves out the tests
+# marked `processes` (gunicorn, console scripts, throwaway servers).
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+test-quick: $(STAMP)
+	$(BIN)/pytest -q -m "not processes"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -36,12 +36,13 @@ from tests.support.deploy import (
 from tests.support.gunicorn import Gunicorns, Server, wait_until_up
 from tests.support.http import bearer
 
-pytestmark = pytest.mark.processes  # every test here runs gunicorn or console scripts
-
-pytestmark = pytest.mark.skipif(
-    not (PG_URL and REDIS_URL),
-    reason="AUTHSERVER_TEST_DATABASE_URL and AUTHSERVER_TEST_REDIS_URL are needed",
-)
+pytestmark = [
+    pytest.mark.processes,  # every test here runs gunicorn and console scripts
+    pytest.mark.skipif(
+        not (PG_URL and REDIS_URL),
+        reason="AUTHSERVER_TEST_DATABASE_URL and AUTHSERVER_TEST_REDIS_URL are needed",
+    ),
+]
 REDIS_DB = 13  # not 0: other test runs use it
 ISSUER = "http://authserver.test"  # one issuer for every instance, as behind one proxy
 

@@ -24,10 +24,9 @@ from tests.support import PASSWORD
 from tests.support.deploy import (
     assert_json_503,
     fan_out,
+    migrate_and_seed,
     password_grant,
     refresh_grant,
-    run_cli,
-    seed,
     server_env,
     until_every_worker,
 )
@@ -87,8 +86,7 @@ def test_database_outage_answers_json_503_and_the_same_processes_recover(
 ) -> None:
     keys = tmp_path / "signing-keys.json"
     env = server_env(DATABASE_URL=postgres.url, SIGNING_KEYS=str(keys))
-    run_cli(env, "db", "upgrade")
-    seeded = seed(postgres.url, keys, roles=("viewer", "admin"))
+    seeded = migrate_and_seed(env)
     server = gunicorns.start(env, "outage")
     viewer, client, rs = seeded.usernames["viewer"], seeded.client, seeded.resource_server
     tokens = password_grant(server.base, client, viewer).json()
@@ -120,8 +118,7 @@ def test_gunicorn_started_while_the_database_is_down_serves_once_it_is_up(
 ) -> None:
     keys = tmp_path / "signing-keys.json"
     env = server_env(DATABASE_URL=postgres.url, SIGNING_KEYS=str(keys))
-    run_cli(env, "db", "upgrade")
-    seeded = seed(postgres.url, keys, roles=("viewer",))
+    seeded = migrate_and_seed(env, roles=("viewer",))
     postgres.stop()
     try:
         server = gunicorns.start(env, "late")  # up: /healthz answers
@@ -258,8 +255,7 @@ def test_redis_outage_with_fallback_keeps_logins_working_and_counting(
     tmp_path,
 ) -> None:
     env = _redis_server_env(tmp_path, throwaway_redis.url, "fallback")
-    run_cli(env, "db", "upgrade")
-    seeded = seed(env["AUTHSERVER_DATABASE_URL"], tmp_path / "signing-keys.json")
+    seeded = migrate_and_seed(env)
     server = gunicorns.start(env, "fallback")
     viewer, admin, client = seeded.usernames["viewer"], seeded.usernames["admin"], seeded.client
     assert password_grant(server.base, client, viewer, password="wrong").status_code == 400
@@ -294,8 +290,7 @@ def test_redis_outage_with_closed_refuses_password_logins_with_503_then_recovers
     tmp_path,
 ) -> None:
     env = _redis_server_env(tmp_path, throwaway_redis.url, "closed")
-    run_cli(env, "db", "upgrade")
-    seeded = seed(env["AUTHSERVER_DATABASE_URL"], tmp_path / "signing-keys.json")
+    seeded = migrate_and_seed(env)
     server = gunicorns.start(env, "closed")
     viewer, client = seeded.usernames["viewer"], seeded.client
     tokens = password_grant(server.base, client, viewer).json()
@@ -334,8 +329,7 @@ def test_a_frozen_redis_costs_logins_a_bounded_delay(
     """A Redis that hangs instead of refusing (SIGSTOP: connections open, no answers): its
     socket timeout, then a pause before the next try, keep every login well under 3 s."""
     env = _redis_server_env(tmp_path, throwaway_redis.url, "fallback")
-    run_cli(env, "db", "upgrade")
-    seeded = seed(env["AUTHSERVER_DATABASE_URL"], tmp_path / "signing-keys.json")
+    seeded = migrate_and_seed(env)
     server = gunicorns.start(env, "frozen")
     viewer, client = seeded.usernames["viewer"], seeded.client
     assert password_grant(server.base, client, viewer).status_code == 200

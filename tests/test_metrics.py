@@ -20,10 +20,10 @@ from authserver.services import policy_store
 from tests.conftest import PASSWORD, basic_auth, close_app, free_port
 from tests.support.deploy import (
     fan_out,
+    migrate_and_seed,
     password_grant,
     refresh_grant,
     run_cli,
-    seed,
     server_env,
     until_every_worker,
 )
@@ -146,8 +146,7 @@ def test_gunicorn_workers_metrics_are_merged(gunicorns: Gunicorns, tmp_path) -> 
         SIGNING_KEYS=str(tmp_path / "signing-keys.json"),
         LOCKOUT_THRESHOLD="3",
     )
-    run_cli(env, "db", "upgrade")
-    seeded = seed(env["AUTHSERVER_DATABASE_URL"], tmp_path / "signing-keys.json")
+    seeded = migrate_and_seed(env)
     server = gunicorns.start(env, "metrics")
     viewer, admin, client = seeded.usernames["viewer"], seeded.usernames["admin"], seeded.client
 

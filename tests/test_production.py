@@ -58,7 +58,8 @@ def test_right_production_settings_pass(keys) -> None:
 
 
 def test_a_missing_key_file_passes_the_settings_check(tmp_path) -> None:
-    check_settings(production_settings(tmp_path / "created-at-start.json"))  # created 0600
+    """Only its mode is checked here; the key loader refuses a missing file (below)."""
+    check_settings(production_settings(tmp_path / "missing.json"))
 
 
 @pytest.mark.parametrize(
@@ -179,11 +180,18 @@ def test_production_starts_when_everything_is_right(production, keys, gunicorns:
 
 
 @pytest.mark.processes
-def test_production_creates_a_missing_key_file_with_mode_600(
+def test_production_refuses_a_missing_key_file_until_keys_rotate_creates_it(
     production, tmp_path, gunicorns: Gunicorns
 ) -> None:
+    """SPEC §13: production never creates a key file at start; `keys rotate` does (0600)."""
     path = tmp_path / "new-keys" / "signing-keys.json"
-    server = gunicorns.start({**production, "AUTHSERVER_SIGNING_KEYS": str(path)}, "fresh")
+    env = {**production, "AUTHSERVER_SIGNING_KEYS": str(path)}
+
+    refuses(env, "AUTHSERVER_SIGNING_KEYS", "keys rotate")
+    assert not path.exists()
+
+    run_cli(env, "keys", "rotate")
+    server = gunicorns.start(env, "fresh")
 
     assert requests.get(server.url("/.well-known/jwks.json"), timeout=10).status_code == 200
     assert path.stat().st_mode & 0o777 == 0o600

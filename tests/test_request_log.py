@@ -16,7 +16,12 @@ import requests
 
 from authserver.web.log_format import JSONFormatter
 from tests.conftest import PASSWORD
-from tests.support.deploy import json_lines, password_grant, run_cli, seed, server_env
+from tests.support.deploy import (
+    json_lines,
+    migrate_and_seed,
+    password_grant,
+    server_env,
+)
 from tests.support.gunicorn import Gunicorns
 from tests.support.http import bearer
 
@@ -192,8 +197,7 @@ def test_gunicorn_logs_one_json_line_per_request_without_secrets(
         SIGNING_KEYS=str(tmp_path / "signing-keys.json"),
         LOG_LEVEL="INFO",
     )
-    run_cli(env, "db", "upgrade")
-    seeded = seed(env["AUTHSERVER_DATABASE_URL"], tmp_path / "signing-keys.json")
+    seeded = migrate_and_seed(env)
     server = gunicorns.start(env, "log")
     viewer, client = seeded.usernames["viewer"], seeded.client
     tokens = password_grant(server.base, client, viewer).json()

@@ -127,6 +127,14 @@ def seed(database_url: str, keys: Path, roles=("viewer", "admin")) -> Seeded:
     return seeded
 
 
+def migrate_and_seed(env: dict[str, str], roles=("viewer", "admin")) -> Seeded:
+    """``authserver db upgrade`` on the database of ``env`` (a server's environment), then
+    ``seed`` it with the key file of ``env``."""
+    run_cli(env, "db", "upgrade")
+    keys = Path(env["AUTHSERVER_SIGNING_KEYS"])
+    return seed(env["AUTHSERVER_DATABASE_URL"], keys, roles)
+
+
 # -- HTTP --------------------------------------------------------------------------------------
 
 
