@@ -1,12 +1,21 @@
-"""Key rotation as resources see it (SPEC §4 ``keys rotate``, §6): tokens signed with the
-old key keep working, new tokens carry the new kid, the JWKS lists both."""
+"""Key rotation as resources see it (SPEC §4 ``keys rotate``, §6, §13): tokens signed with
+the old key keep working, new tokens carry the new kid, the JWKS lists both, and a resource
+server caching the JWKS never meets a kid it lacks (issue 10 item 15)."""
 
 from __future__ import annotations
 
+import time
+
+import jwt
 import pytest
+import requests
 from joserfc.jwk import import_key
 
+from authserver.config import JWKS_MAX_AGE, load_settings
 from authserver.security.keys import SigningKeys
+from authserver.services import clients, users
+from tests.support import PASSWORD
+from tests.support.cli import invoke
 from tests.support.http import bearer
 from tests.support.tokens import hs256, make_claims, sign, token_header
 
@@ -107,3 +116,98 @@ def test_metadata_names_the_current_algorithm_after_rotation(app, client):
     client.get("/.well-known/jwks.json")  # any request may be the one that notices
     document = client.get("/.well-known/oauth-authorization-server").get_json()
     assert "ES256" in document["access_token_signing_alg_values_supported"]
+
+
+# -- issue 10 item 15: a resource server that caches the JWKS -------------------------------
+
+
+class CachingResourceServer:
+    """A resource server as PyJWT's docs set it up: PyJWKClient caching the JWKS for
+    ``lifespan`` seconds (what our Cache-Control max-age asks), with its default 30 s
+    cool-down before an unknown kid may force a new fetch: within it, a token whose kid
+    the cache lacks is refused (jose's ERR_JWKS_NO_MATCHING_KEY in the review)."""
+
+    def __init__(self, base: str, lifespan: float) -> None:
+        self.base = base
+        self.jwks = jwt.PyJWKClient(f"{base}/.well-known/jwks.json", lifespan=lifespan)
+
+    def accepts(self, token: str) -> bool:
+        try:
+            key = self.jwks.get_signing_key_from_jwt(token)
+        except jwt.PyJWKClientError:
+            return False  # "Unable to find a signing key that matches"
+        jwt.decode(token, key, algorithms=["RS256"], audience=self.base)
+        return True
+
+
+@pytest.fixture
+def resource_users(live_server):
+    """A viewer and a client on the live server, and a function that logs the viewer in."""
+    with live_server.app.app_context():
+        users.create("alice", PASSWORD, ["viewer"])
+        client, secret = clients.create("rs test", ["password"])
+        client_id = client.client_id
+
+    def token() -> str:
+        response = requests.post(
+            f"{live_server.url}/oauth/token",
+            data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+            auth=(client_id, secret),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    return token
+
+
+def rotate(live_server, *args: str) -> None:
+    with live_server.app.app_context():
+        result = invoke(live_server.app.test_cli_runner(), "keys", "rotate", *args)
+    assert result.exit_code == 0, result.output
+
+
+def test_default_publish_delay_outlasts_the_jwks_max_age(client):
+    max_age = client.get("/.well-known/jwks.json").headers["Cache-Control"]
+    assert max_age == f"public, max-age={JWKS_MAX_AGE}"
+    defaults = load_settings("production", {}, environ={})
+    assert defaults["KEY_PUBLISH_SECONDS"] == JWKS_MAX_AGE + 60
+
+
+@pytest.fixture
+def publish_seconds(settings):
+    """Time scaled down: the JWKS is cached for 1 s (standing for max-age=60) and a key is
+    published 2 s (standing for AUTHSERVER_KEY_PUBLISH_SECONDS) before it signs."""
+    settings["KEY_PUBLISH_SECONDS"] = 2
+    return 2
+
+
+def test_caching_resource_server_never_meets_an_unknown_kid_across_keys_rotate(
+    publish_seconds, live_server, resource_users
+):
+    server = CachingResourceServer(live_server.url, lifespan=1)
+    first = resource_users()
+    assert server.accepts(first)  # the JWKS is now cached
+
+    rotate(live_server)
+
+    kids, deadline = set(), time.monotonic() + publish_seconds + 1.5
+    while time.monotonic() < deadline:
+        token = resource_users()
+        kids.add(token_header(token)["kid"])
+        assert server.accepts(token), f"unknown kid {token_header(token)['kid']}"
+        time.sleep(0.1)
+    assert len(kids) == 2  # the new key did begin to sign within the loop
+
+
+def test_rotate_now_is_what_a_caching_resource_server_cannot_follow(
+    publish_seconds, live_server, resource_users
+):
+    """The control: without the publish delay (``--now``, for a compromise) the same
+    resource server refuses the next token. The test above would catch that."""
+    server = CachingResourceServer(live_server.url, lifespan=1)
+    assert server.accepts(resource_users())
+
+    rotate(live_server, "--now")
+
+    assert not server.accepts(resource_users())
