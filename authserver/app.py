@@ -127,10 +127,11 @@ def _configure_database(app: Flask) -> None:
 def _configure_logging(app: Flask) -> None:
     from flask.logging import default_handler
 
-    from authserver.web.log_format import JSONFormatter
+    from authserver.web.log_format import JSONFormatter, use_json_handler
 
     app.logger.setLevel(app.config["LOG_LEVEL"])
     default_handler.setFormatter(JSONFormatter())  # every app line is one JSON object
+    use_json_handler(app.logger)  # the same, finding the request's stream once per line
     # Authlib logs whole tokens at DEBUG ("Issue token ..."): never let that through.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
 
