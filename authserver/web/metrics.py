@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -38,12 +39,22 @@ def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
+#: The timer of each (route, method) seen, so a request skips prometheus-client's label
+#: checks (they run once per pair, in ``labels``).
+_TIMERS: dict[tuple[str, str], Any] = {}
+
+
 def _observe(response: Response) -> Response:
     started = g.pop("metrics_started", None)
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    rule = current.url_rule
     if started is not None:
-        route = request.url_rule.rule if request.url_rule else "(unmatched)"
-        REQUEST_SECONDS.labels(route, request.method).observe(time.perf_counter() - started)
-    if request.endpoint == TOKEN_ENDPOINT and not g.get("token_request_counted"):
+        key = (rule.rule if rule else "(unmatched)", current.method)
+        timer = _TIMERS.get(key)
+        if timer is None:
+            timer = _TIMERS[key] = REQUEST_SECONDS.labels(*key)
+        timer.observe(time.perf_counter() - started)
+    if rule is not None and rule.endpoint == TOKEN_ENDPOINT and not g.get("token_request_counted"):
         # The view counts what it answers; this counts what never reached its end: the
         # rate limit's 429, a database or Redis outage's 503.
         count_token_request(_form_grant_type(), response)
