@@ -277,7 +277,7 @@ def test_key_rotation_on_the_shared_file_reaches_every_instance_and_a_compromise
     old_token = password_grant(cluster.a.base, client, viewer).json()["access_token"]
     old_kid = _kid(old_token)
 
-    rotated = run_cli(cluster.env, "keys", "rotate").stdout
+    rotated = run_cli(cluster.env, "keys", "rotate", "--now").stdout
     new_kid = rotated.split()[3]
     assert new_kid != old_kid
 
