@@ -91,11 +91,13 @@ def list_keys() -> None:
     settings = _settings()
     timings = _run(lambda: SigningKeys.timings(_path(settings)))
     now, retain = time.time(), _retain(settings)
-    rows = [("KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "RETIRES", "TRUSTED UNTIL")]
+    header = ("KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "RETIRES", "TRUSTED UNTIL")
+    rows: list[tuple[str, ...]] = [header]
     rows += [_row(timing, now, retain) for timing in reversed(timings)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
 
 
 def _row(timing: Timing, now: float, retain: int) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ log = logging.getLogger("authserver.security.keys")
 
 #: alg -> (key class, RSA bits or curve). "Ed25519" is RFC 9864's name for EdDSA on Ed25519;
 #: joserfc warns (SecurityWarning) at every use of the now deprecated "EdDSA".
-ALGORITHMS = {
+ALGORITHMS: dict[str, tuple[type[RSAKey] | type[ECKey] | type[OKPKey], int | str]] = {
     "RS256": (RSAKey, 2048),
     "ES256": (ECKey, "P-256"),
     "EdDSA": (OKPKey, "Ed25519"),
@@ -112,7 +112,7 @@ def import_jwk(path: Path, jwk: Any) -> Key:
     except (JoseError, ValueError, TypeError) as exc:
         raise SigningKeyError(f"{path}: key {name} is not a valid JWK ({exc})") from None
     key_cls, size = ALGORITHMS[jwk["alg"]]
-    if not isinstance(key, key_cls) or key.get("crv", size) != size:
+    if not isinstance(key, key_cls) or key.get("crv", str(size)) != str(size):
         raise SigningKeyError(f"{path}: key {name} is not a {size} {key_cls.key_type} key")
     if isinstance(key, RSAKey) and key.public_key.key_size < int(size):
         raise SigningKeyError(f"{path}: key {name} is shorter than {size} bits")
