@@ -83,13 +83,16 @@ def children(pid: int) -> set[int]:
     return found
 
 
-def kill_groups(processes: list[subprocess.Popen], grace: float = 10) -> None:
-    """SIGINT each process group (gunicorn's quick shutdown), then SIGKILL those that have
-    not ended within ``grace`` seconds. All are signalled first, so they stop side by side."""
+def kill_groups(
+    processes: list[subprocess.Popen], grace: float = 10, first: int = signal.SIGINT
+) -> None:
+    """Send ``first`` to each process group (SIGINT: gunicorn's quick shutdown), then
+    SIGKILL those that have not ended within ``grace`` seconds. All are signalled first, so
+    they stop side by side."""
     running = [process for process in processes if process.poll() is None]
     for process in running:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
+            os.killpg(process.pid, first)
     deadline = time.monotonic() + grace
     for process in running:
         try:
@@ -160,7 +163,14 @@ class Gunicorns:
         return server
 
     def stop_all(self) -> None:
+        """Stop every instance the way an operator would (SIGINT), and wait: a test that
+        looks at what a stop leaves behind (logs flushed, folders removed) calls this."""
         kill_groups([server.process for server in self.servers])
+
+    def kill_all(self) -> None:
+        """SIGKILL whatever still runs: after the test nothing looks at how it ends, and a
+        graceful stop costs about a second per instance."""
+        kill_groups([server.process for server in self.servers], first=signal.SIGKILL)
 
 
 def wait_until_up(server: Server, workers: int = 2, timeout: float = STARTUP_SECONDS) -> None:
@@ -187,7 +197,7 @@ def gunicorn_instances(folder: Path) -> Iterator[Gunicorns]:
     try:
         yield servers
     finally:
-        servers.stop_all()
+        servers.kill_all()
 
 
 def run_until_exit(
