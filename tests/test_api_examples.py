@@ -9,7 +9,7 @@ from tests.support.tokens import token_claims
 
 
 @pytest.fixture
-def bearer(make_token):
+def auth_headers(make_token):
     """Authorization headers for a user with ``roles`` (created on first use)."""
 
     def headers(username: str = "alice", roles=("viewer",), scope=None) -> dict[str, str]:
@@ -20,10 +20,10 @@ def bearer(make_token):
 
 
 @pytest.fixture
-def document(client, bearer):
+def document(client, auth_headers):
     """A document created by the editor ``ed``."""
     response = client.post(
-        "/api/documents", headers=bearer("ed", ("editor",)), json={"title": "T", "body": "B"}
+        "/api/documents", headers=auth_headers("ed", ("editor",)), json={"title": "T", "body": "B"}
     )
     assert response.status_code == 201
     return response.get_json()
@@ -54,8 +54,8 @@ def test_me_answers_from_the_token(client, make_token, oauth_client):
     assert set(token["scope"].split()) == {"profile", "documents:read", "documents:write"}
 
 
-def test_me_reports_the_narrowed_scope(client, bearer):
-    response = client.get("/api/me", headers=bearer("alice", ("admin",), scope="profile"))
+def test_me_reports_the_narrowed_scope(client, auth_headers):
+    response = client.get("/api/me", headers=auth_headers("alice", ("admin",), scope="profile"))
     assert response.get_json()["scope"] == "profile"
     assert response.get_json()["roles"] == ["admin"]
 
@@ -67,8 +67,8 @@ def test_me_reports_the_narrowed_scope(client, bearer):
     "roles, can_write, can_delete",
     [(("viewer",), False, False), (("editor",), True, False), (("admin",), True, True)],
 )
-def test_documents_by_role(client, bearer, document, roles, can_write, can_delete):
-    headers = bearer("user1", roles)
+def test_documents_by_role(client, auth_headers, document, roles, can_write, can_delete):
+    headers = auth_headers("user1", roles)
     listing = client.get("/api/documents", headers=headers)
     assert listing.status_code == 200
     assert listing.get_json() == {"documents": [document]}
@@ -83,10 +83,10 @@ def test_documents_by_role(client, bearer, document, roles, can_write, can_delet
     assert after.status_code == (404 if can_delete else 200)
 
 
-def test_create_answers_201_with_the_document_owned_by_the_user(client, bearer):
+def test_create_answers_201_with_the_document_owned_by_the_user(client, auth_headers):
     response = client.post(
         "/api/documents",
-        headers=bearer("ed", ("editor",)),
+        headers=auth_headers("ed", ("editor",)),
         json={"title": "Quarterly report", "body": "Numbers."},
     )
     assert response.status_code == 201
@@ -100,10 +100,10 @@ def test_create_answers_201_with_the_document_owned_by_the_user(client, bearer):
     assert isinstance(body["id"], int)
 
 
-def test_owner_comes_from_the_token_not_the_body(client, bearer):
+def test_owner_comes_from_the_token_not_the_body(client, auth_headers):
     response = client.post(
         "/api/documents",
-        headers=bearer("ed", ("editor",)),
+        headers=auth_headers("ed", ("editor",)),
         json={"title": "t", "body": "b", "owner": "admin", "id": 424242},
     )
     assert response.status_code == 201
@@ -111,8 +111,8 @@ def test_owner_comes_from_the_token_not_the_body(client, bearer):
     assert response.get_json()["id"] != 424242
 
 
-def test_unicode_round_trips(client, bearer):
-    headers = bearer("ed", ("editor",))
+def test_unicode_round_trips(client, auth_headers):
+    headers = auth_headers("ed", ("editor",))
     created = client.post(
         "/api/documents", headers=headers, json={"title": "Zürich ☃ 日本", "body": "emoji 🎉"}
     ).get_json()
@@ -120,8 +120,8 @@ def test_unicode_round_trips(client, bearer):
     assert (fetched["title"], fetched["body"]) == ("Zürich ☃ 日本", "emoji 🎉")
 
 
-def test_delete_then_delete_again_is_404(client, bearer, document):
-    headers = bearer("root", ("admin",))
+def test_delete_then_delete_again_is_404(client, auth_headers, document):
+    headers = auth_headers("root", ("admin",))
     assert client.delete(f"/api/documents/{document['id']}", headers=headers).status_code == 204
     assert_json_error(client.delete(f"/api/documents/{document['id']}", headers=headers), 404)
 
@@ -159,15 +159,15 @@ def test_delete_then_delete_again_is_404(client, bearer, document):
     ],
     ids=repr,
 )
-def test_bad_create_bodies_are_400_json(client, bearer, kwargs):
-    headers = bearer("ed", ("editor",))
+def test_bad_create_bodies_are_400_json(client, auth_headers, kwargs):
+    headers = auth_headers("ed", ("editor",))
     response = client.post("/api/documents", headers=headers, **kwargs)
     assert_json_error(response, 400)
     assert client.get("/api/documents", headers=headers).get_json() == {"documents": []}
 
 
-def test_raw_json_escapes_for_nul_and_surrogates_are_400(client, bearer):
-    headers = bearer("ed", ("editor",))
+def test_raw_json_escapes_for_nul_and_surrogates_are_400(client, auth_headers):
+    headers = auth_headers("ed", ("editor",))
     for raw in ('{"title": "a\\u0000", "body": ""}', '{"title": "\\ud83d", "body": ""}'):
         response = client.post(
             "/api/documents", headers=headers, data=raw, content_type="application/json"
@@ -175,18 +175,20 @@ def test_raw_json_escapes_for_nul_and_surrogates_are_400(client, bearer):
         assert_json_error(response, 400)
 
 
-def test_title_at_the_limit_is_accepted(client, bearer):
+def test_title_at_the_limit_is_accepted(client, auth_headers):
     response = client.post(
-        "/api/documents", headers=bearer("ed", ("editor",)), json={"title": "é" * 200, "body": ""}
+        "/api/documents",
+        headers=auth_headers("ed", ("editor",)),
+        json={"title": "é" * 200, "body": ""},
     )
     assert response.status_code == 201
 
 
-def test_body_over_the_request_size_limit_is_413_json(client, bearer, app):
+def test_body_over_the_request_size_limit_is_413_json(client, auth_headers, app):
     size = app.config["MAX_CONTENT_LENGTH"] + 1
     response = client.post(
         "/api/documents",
-        headers=bearer("ed", ("editor",)),
+        headers=auth_headers("ed", ("editor",)),
         data='{"title": "t", "body": "' + "x" * size + '"}',
         content_type="application/json",
     )
@@ -205,28 +207,28 @@ def test_body_over_the_request_size_limit_is_413_json(client, bearer, app):
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
-def test_unknown_or_huge_ids_are_404_json(client, bearer, path, method):
-    response = client.open(path, method=method, headers=bearer("root", ("admin",)))
+def test_unknown_or_huge_ids_are_404_json(client, auth_headers, path, method):
+    response = client.open(path, method=method, headers=auth_headers("root", ("admin",)))
     assert_json_error(response, 404)
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
-def test_id_too_long_for_python_int_is_a_json_4xx(client, bearer, method):
+def test_id_too_long_for_python_int_is_a_json_4xx(client, auth_headers, method):
     """Past 4300 digits int() refuses, Werkzeug's converter fails and the route does not
     match; Werkzeug then answers 404 or (for some methods) 405, never a 500."""
     path = "/api/documents/" + "9" * 5000
-    response = client.open(path, method=method, headers=bearer("root", ("admin",)))
+    response = client.open(path, method=method, headers=auth_headers("root", ("admin",)))
     assert response.status_code in {404, 405}
     assert response.is_json
 
 
 @pytest.mark.parametrize("path", ["/api/documents/-1", "/api/documents/abc", "/api/documents/1.5"])
-def test_ids_that_are_not_numbers_are_404_json(client, bearer, path):
-    assert_json_error(client.get(path, headers=bearer("root", ("admin",))), 404)
+def test_ids_that_are_not_numbers_are_404_json(client, auth_headers, path):
+    assert_json_error(client.get(path, headers=auth_headers("root", ("admin",))), 404)
 
 
 @pytest.mark.parametrize(
     "method, path", [("PUT", "/api/documents/1"), ("PATCH", "/api/documents"), ("POST", "/api/me")]
 )
-def test_wrong_methods_are_405_json(client, bearer, method, path):
-    assert_json_error(client.open(path, method=method, headers=bearer()), 405)
+def test_wrong_methods_are_405_json(client, auth_headers, method, path):
+    assert_json_error(client.open(path, method=method, headers=auth_headers()), 405)
