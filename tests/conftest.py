@@ -22,11 +22,11 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from authserver import live
 from authserver.app import create_app
 from authserver.extensions import db
 from authserver.security.keys import SigningKeys
 from authserver.services import clients, users
-from authserver.state import state
 from tests.support import PASSWORD, PROJECT
 from tests.support.gunicorn import Gunicorns, gunicorn_instances
 from tests.support.http import basic_auth, free_port
@@ -130,10 +130,8 @@ def app(settings) -> Iterator:
 
 
 def close_app(app: Flask) -> None:
-    """Release the app's database connections (the pool and the revocation reader)."""
-    revocations = state(app).revocations
-    if revocations is not None:
-        revocations.close()
+    """Release the app's database connections (the pool, and the live feed's own)."""
+    live.close(app)
     db.session.remove()
     db.engine.dispose()
 

@@ -22,7 +22,10 @@ from tests.conftest import PG_URL
 
 @pytest.fixture
 def committed(app, monkeypatch) -> list:
-    """Every batch of rows the app's LiveSync was handed after a commit."""
+    """Every batch of rows the app's LiveSync was handed after a commit; the log starts
+    empty (without the row of the policy seeded at start)."""
+    db.session.execute(text("DELETE FROM live_changes"))
+    db.session.commit()
     sync = live.init_app(app)
     batches: list = []
     monkeypatch.setattr(sync, "committed", batches.append)

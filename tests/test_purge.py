@@ -20,11 +20,11 @@ from authserver.extensions import db
 from authserver.models import (
     AuditEvent,
     Client,
+    LiveChange,
     LoginFailure,
     PolicyVersion,
     RefreshFamily,
     RefreshToken,
-    RevokedToken,
     User,
 )
 from authserver.models.base import utcnow
@@ -62,7 +62,8 @@ def add_family(user_id: int, expires_in: timedelta, revoked_ago=None, tokens: in
 
 def add_revoked_jti(expires_in: timedelta) -> str:
     jti = secrets.token_urlsafe(12)
-    db.session.add(RevokedToken(jti=jti, expires_at=utcnow() + expires_in))
+    now = utcnow()
+    db.session.add(LiveChange(kind="jti", key=jti, at=now, until=now + expires_in))
     db.session.commit()
     return jti
 
@@ -124,7 +125,7 @@ def assert_purged_exactly(rows: dict) -> None:
     token_families = ids(RefreshToken, RefreshToken.family_id)
     assert token_families.isdisjoint(rows["purged_families"])
     assert rows["kept_families"] <= token_families
-    jtis = ids(RevokedToken, RevokedToken.jti)
+    jtis = ids(LiveChange, LiveChange.key)
     assert jtis.isdisjoint(rows["purged_jtis"]) and rows["kept_jtis"] <= jtis
     counters = ids(LoginFailure, LoginFailure.account_digest)
     assert counters.isdisjoint(rows["purged_counters"]) and rows["kept_counters"] <= counters
@@ -139,7 +140,7 @@ def test_purge_deletes_only_what_can_no_longer_matter(app, rows) -> None:
 
     result = purge_service.purge(86_400, app.config["LOCKOUT_RESET_SECONDS"])
 
-    assert result == purge_service.Purged(families=3, revoked_tokens=2, login_failures=2)
+    assert result == purge_service.Purged(families=3, live_changes=2, login_failures=2)
     assert tokens_in_purged == 6
     assert count(RefreshFamily) == families_before - 3
     assert_purged_exactly(rows)
@@ -168,7 +169,7 @@ def test_cli_purge_prints_what_it_deleted(app, runner, rows) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
-        "purged 3 refresh-token families, 2 revocation entries, 2 login counters"
+        "purged 3 refresh-token families, 2 live-authorization entries, 2 login counters"
     )
     assert_purged_exactly(rows)
 

@@ -6,6 +6,7 @@ from flask import Blueprint, Flask, Response, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from authserver import live
 from authserver.extensions import db
 from authserver.services import policy_store
 from authserver.services.errors import ServiceError
@@ -45,7 +46,19 @@ def _checks() -> dict[str, str]:
             checks["policy"] = f"unavailable ({type(exc).__name__})"
     else:
         checks["policy"] = "unknown"
+    checks["live_feed"] = _live_feed() if checks["database"] == "ok" else "unknown"
     return checks
+
+
+def _live_feed() -> str:
+    """SPEC §12: "ok", "local" (SQLite), "starting" or "lost". A lost feed leaves the
+    instance ready: it decides by asking the database instead (within the bound, slower);
+    the metric ``authserver_live_feed_up`` says so too."""
+    try:
+        return live.feed_status()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        return f"unavailable ({type(exc).__name__})"
 
 
 @bp.get("/readyz")

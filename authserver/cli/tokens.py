@@ -24,10 +24,12 @@ MAX_GRACE_SECONDS = 315_360_000
     help="Seconds to keep revoked refresh-token families (to recognise late reuse).",
 )
 def purge(revoked_grace: int) -> None:
-    """Delete expired families, old revoked ones, expired revocation entries and stale
-    lockout counters (safe to run from cron on any one instance)."""
+    """Delete expired families, old revoked ones, live-authorization entries that can no
+    longer matter (revoked jtis, cut-offs) and stale lockout counters (safe to run from
+    cron on any one instance)."""
     result = purge_service.purge(revoked_grace, current_app.config["LOCKOUT_RESET_SECONDS"])
     click.echo(
         f"purged {result.families} refresh-token families, "
-        f"{result.revoked_tokens} revocation entries, {result.login_failures} login counters"
+        f"{result.live_changes} live-authorization entries, "
+        f"{result.login_failures} login counters"
     )

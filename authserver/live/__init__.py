@@ -42,6 +42,7 @@ holds before the response; every other process learns of it within the bound (1 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -55,13 +56,14 @@ from authserver.live import log
 from authserver.live.state import CLIENT, CLIENTS, JTI, POLICY, USER, Change, LiveState, Refused
 from authserver.live.sync import LiveSettings, LiveSync
 from authserver.models.base import utcnow
-from authserver.security.access_tokens import CLOCK_SKEW
+from authserver.security.access_tokens import CLOCK_SKEW, AccessToken
 
 __all__ = [
     "Change",
     "LiveState",
     "LiveSync",
     "Refused",
+    "apply_decision",
     "client_cut_off",
     "client_scopes_changed",
     "close",
@@ -77,16 +79,18 @@ __all__ = [
 ]
 
 _EXTENSION = "authserver.live"
+_CREATING = threading.Lock()
+
+
+def _load_policy(source: str):
+    from authserver.policy import load_policy_yaml
+
+    return load_policy_yaml(source).policy
 
 
 def init_app(app: Flask) -> LiveSync:
-    """Give ``app`` its LiveSync (no connection, no thread yet: those start on first use in
-    the serving process) and write pending changes at every commit of ``db.session``."""
-    from authserver.policy import load_policy_yaml
-
-    def load_policy(source: str):
-        return load_policy_yaml(source).policy
-
+    """Give ``app`` a (new) LiveSync: no connection, no thread yet; those start on first use
+    in the process that serves requests (a gunicorn worker, after the fork)."""
     config = app.config
     settings = LiveSettings(
         stale_after=config.get("LIVE_STALE_MS", 500) / 1000,
@@ -96,15 +100,19 @@ def init_app(app: Flask) -> LiveSync:
     )
     with app.app_context():
         engine = db.engine
-    sync = LiveSync(engine, settings, load_policy)
+    sync = LiveSync(engine, settings, _load_policy)
     app.extensions[_EXTENSION] = sync
-    log.install(Session, _committed)
     return sync
 
 
 def live_sync(app: Flask | None = None) -> LiveSync:
-    """The LiveSync of ``app`` (default: the current app)."""
-    return (app or current_app).extensions[_EXTENSION]
+    """The LiveSync of ``app`` (default: the current app), made on first use."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    sync = app.extensions.get(_EXTENSION)
+    if sync is None:
+        with _CREATING:
+            sync = app.extensions.get(_EXTENSION) or init_app(app)
+    return sync
 
 
 def current() -> LiveState:
@@ -115,6 +123,16 @@ def current() -> LiveState:
 def decide(claims: Mapping[str, Any]) -> Refused | frozenset[str]:
     """Refused, or the scopes the request may use (see the module docstring)."""
     return current().decide(claims)
+
+
+def apply_decision(token: AccessToken) -> None:
+    """Mark a verified ``token`` revoked (Authlib answers 401 ``invalid_token``;
+    introspection ``active: false``), or narrow its scope, as :func:`decide` says now."""
+    decision = decide(token)
+    if isinstance(decision, Refused):
+        token.revoked = True
+    elif decision != token.scopes:
+        token.narrow_to(decision)
 
 
 def wait_past_cutoffs(sub: str, client_id: str) -> None:
@@ -146,8 +164,12 @@ def close(app: Flask) -> None:
 
 
 def _committed(_session, changes: list[Change]) -> None:
-    if has_app_context() and _EXTENSION in current_app.extensions:
+    if has_app_context():
         live_sync().committed(changes)
+
+
+# Every commit of db.session writes the changes recorded in it (see ``log``).
+log.install(Session, _committed)
 
 
 # -- writers: call inside the transaction that makes the change ---------------------------

@@ -51,6 +51,19 @@ def cutoff_until(at: datetime, ttl_seconds: int, skew_seconds: int) -> datetime:
     return at + timedelta(seconds=ttl_seconds + skew_seconds)
 
 
+def lock(session: Session) -> None:
+    """Take the writers' lock now (PostgreSQL; held to the end of the transaction), for a
+    writer that must look at the log before it adds to it. SQLite serialises writers."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+
+
+def has_row(session: Session, kind: str, key: str) -> bool:
+    """Whether the log holds a row of ``kind`` for ``key`` (e.g. a jti revoked already)."""
+    query = select(LiveChange.seq).where(LiveChange.kind == kind, LiveChange.key == key)
+    return session.execute(query.limit(1)).first() is not None
+
+
 def _write_pending(session: Session) -> None:
     """before_commit: insert the pending rows (locked, numbered, notified)."""
     pending = session.info.pop(_PENDING, None)
@@ -58,8 +71,7 @@ def _write_pending(session: Session) -> None:
         return
     session.flush()  # row locks first, then the log's lock: no lock-order deadlock
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+    lock(session)  # a second time in a transaction is free
     written = []
     for row in pending:
         seq = session.execute(insert(LiveChange).values(**row).returning(LiveChange.seq))
@@ -154,7 +166,9 @@ __all__ = [
     "USER",
     "client_scopes",
     "cutoff_until",
+    "has_row",
     "install",
+    "lock",
     "newest_policy",
     "read_all",
     "read_since",

@@ -6,7 +6,7 @@ from authserver.models.document import Document
 from authserver.models.live import LiveChange
 from authserver.models.lockout import LoginFailure
 from authserver.models.policy import PolicyVersion
-from authserver.models.token import RefreshFamily, RefreshToken, RevokedToken
+from authserver.models.token import RefreshFamily, RefreshToken
 from authserver.models.user import User, UserRole
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "PolicyVersion",
     "RefreshFamily",
     "RefreshToken",
-    "RevokedToken",
     "User",
     "UserRole",
 ]

@@ -26,6 +26,6 @@ class LiveChange(db.Model):
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
     kind: Mapped[str] = mapped_column(String(16))
-    key: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(64), index=True)  # "is this jti revoked already?"
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     until: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

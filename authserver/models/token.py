@@ -1,4 +1,5 @@
-"""Refresh-token families, the refresh tokens themselves (as digests), revoked access tokens."""
+"""Refresh-token families and the refresh tokens themselves (as digests). Revoked access
+tokens are "jti" rows of the live-authorization log (models/live.py)."""
 
 from datetime import datetime
 
@@ -45,12 +46,3 @@ class RefreshToken(db.Model):
 
     def get_scope(self) -> str:
         return self.family.scope
-
-
-class RevokedToken(db.Model):
-    """A revoked access token's ``jti``, kept until the token would have expired."""
-
-    __tablename__ = "revoked_tokens"
-
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

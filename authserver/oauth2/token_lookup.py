@@ -11,6 +11,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 
+from authserver import live
 from authserver.models import RefreshToken
 from authserver.models.base import utcnow
 from authserver.models.client import CLIENT_AUTH_METHODS
@@ -43,7 +44,7 @@ class FoundToken:
 
     def is_revoked(self) -> bool:
         if self.claims is not None:
-            return tokens.is_revoked(self.claims["jti"])
+            return self.claims.is_revoked()  # the live decision, made when it was found
         return not tokens.is_active(self.row)
 
     def describe(self) -> dict[str, Any]:
@@ -71,6 +72,7 @@ def _as_access_token(value: str) -> FoundToken | None:
     claims = state().token_verifier.verify(value)
     if claims is None:
         return None
+    live.apply_decision(claims)  # refused: inactive; narrowed: the scope reported
     return FoundToken(ACCESS, claims["client_id"], claims=claims)
 
 

@@ -2,7 +2,8 @@
 
 Expired refresh-token families go with their tokens; revoked families are kept for a grace
 period so that a late reuse of one of their tokens is still recognised and answered as reuse;
-revocation-list entries go once the access token they name has expired on its own.
+live-authorization log rows (revoked ``jti``s, cut-offs) go once their ``until`` passed: no
+token they concern can still be valid.
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select
 
 from authserver.extensions import db
-from authserver.models import LoginFailure, RefreshFamily, RefreshToken, RevokedToken
+from authserver.models import LiveChange, LoginFailure, RefreshFamily, RefreshToken
 from authserver.models.base import utcnow
 
 
 @dataclass(frozen=True)
 class Purged:
     families: int
-    revoked_tokens: int
+    live_changes: int
     login_failures: int
 
 
 def purge(revoked_grace_seconds: int, lockout_reset_seconds: int) -> Purged:
-    """Delete expired families, old revoked ones, expired revocation entries, stale counters."""
+    """Delete expired families, old revoked ones, live-log rows past their ``until``, stale
+    counters."""
     now = utcnow()
     grace = now - timedelta(seconds=revoked_grace_seconds)
     doomed = select(RefreshFamily.id).where(
@@ -35,9 +37,7 @@ def purge(revoked_grace_seconds: int, lockout_reset_seconds: int) -> Purged:
     families = db.session.execute(
         delete(RefreshFamily).where(RefreshFamily.id.in_(doomed.scalar_subquery()))
     ).rowcount
-    revoked = db.session.execute(
-        delete(RevokedToken).where(RevokedToken.expires_at <= now)
-    ).rowcount
+    revoked = db.session.execute(delete(LiveChange).where(LiveChange.until <= now)).rowcount
     stale = now - timedelta(seconds=lockout_reset_seconds)
     failures = db.session.execute(
         delete(LoginFailure).where(

@@ -29,15 +29,32 @@ def upgrade():
     sqlite_autoincrement=True
     )
     with op.batch_alter_table('live_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_live_changes_key'), ['key'], unique=False)
         batch_op.create_index(batch_op.f('ix_live_changes_until'), ['until'], unique=False)
 
     op.execute(
         "INSERT INTO live_changes (kind, key, at, until) "
         "SELECT 'jti', jti, CURRENT_TIMESTAMP, expires_at FROM revoked_tokens ORDER BY expires_at"
     )
+    with op.batch_alter_table('revoked_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_revoked_tokens_expires_at'))
+    op.drop_table('revoked_tokens')
 
 
 def downgrade():
+    op.create_table('revoked_tokens',
+    sa.Column('jti', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('jti')
+    )
+    with op.batch_alter_table('revoked_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_revoked_tokens_expires_at'), ['expires_at'], unique=False)
+    op.execute(
+        "INSERT INTO revoked_tokens (jti, expires_at) "
+        "SELECT key, MAX(until) FROM live_changes WHERE kind = 'jti' AND until IS NOT NULL "
+        "GROUP BY key"
+    )
     with op.batch_alter_table('live_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_live_changes_until'))
+        batch_op.drop_index(batch_op.f('ix_live_changes_key'))
     op.drop_table('live_changes')

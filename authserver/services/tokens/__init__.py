@@ -7,7 +7,8 @@ Authlib's hooks to these functions and never commits.
   and ``rotate`` on each use, ``reuse_detected`` when a used token comes back.
 - ``revocation``: ``revoke_access(jti, exp)``, ``revoke_refresh``, ``revoke_family``,
   ``revoke_user_families``, ``revoke_client_families``: the one door for ending tokens.
-- ``revocation_list``: ``is_revoked(jti)``, the cheap read on every protected request.
+  ``is_revoked(jti)`` reads the live state (:mod:`authserver.live`), which resource routes
+  and introspection decide by.
 """
 
 from authserver.services.tokens.refresh import (
@@ -23,16 +24,15 @@ from authserver.services.tokens.refresh import (
     start_family,
 )
 from authserver.services.tokens.revocation import (
+    is_revoked,
     revoke_access,
     revoke_client_families,
     revoke_family,
     revoke_refresh,
     revoke_user_families,
 )
-from authserver.services.tokens.revocation_list import RevocationList, is_revoked, revocation_list
 
 __all__ = [
-    "RevocationList",
     "add_to_family",
     "claim",
     "find",
@@ -42,7 +42,6 @@ __all__ = [
     "is_usable",
     "issue",
     "reuse_detected",
-    "revocation_list",
     "revoke_access",
     "revoke_client_families",
     "revoke_family",

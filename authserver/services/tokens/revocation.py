@@ -1,33 +1,24 @@
 """Revocation, every kind: an access token by ``jti``, a refresh family, all of a user's or a
 client's families. The one door for ending tokens early (live authorization builds on it).
 
-Set-based: each revocation is one ``INSERT ... ON CONFLICT DO NOTHING`` or one ``UPDATE ...
-WHERE revoked_at IS NULL``, whose ``RETURNING`` says whether this call revoked anything, so
-two revocations racing each other are audited once. The family functions join the caller's
-transaction (a disable ends the families in the same commit as the flag); ``revoke_access``
-and ``revoke_refresh`` are whole use cases and commit.
-
-The access-token list is written with Core, not the ORM: an ORM ``add`` of a ``jti`` the
-session already holds (the revocation endpoint looked it up, or revoked it before) is an
-identity conflict, not a duplicate key, and would escape the ``IntegrityError`` guard.
+Set-based: a family revocation is one ``UPDATE ... WHERE revoked_at IS NULL``, whose
+``RETURNING`` says whether this call revoked anything, so two revocations racing each other
+are audited once; an access token's revocation is a "jti" row of the live-authorization log
+(:mod:`authserver.live`), added under the log's lock after looking for an earlier one. The
+family functions join the caller's transaction (a disable ends the families in the same
+commit as the flag); ``revoke_access`` and ``revoke_refresh`` are whole use cases and commit.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from sqlalchemy import ColumnElement, select, update
 
-from sqlalchemy import ColumnElement, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-
+from authserver import live
 from authserver.extensions import db
-from authserver.models import RefreshFamily, RefreshToken, RevokedToken, User
+from authserver.live import log as live_log
+from authserver.models import RefreshFamily, RefreshToken, User
 from authserver.models.base import utcnow
 from authserver.services import audit
-
-#: Dialects with ``INSERT ... ON CONFLICT DO NOTHING``: revoking twice, or two instances
-#: revoking at once, is a no-op there instead of an error to recover from.
-_UPSERT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def revoke_access(
@@ -37,36 +28,25 @@ def revoke_access(
     client_id: str | None = None,
     username: str | None = None,
 ) -> bool:
-    """Put the access token ``jti`` on the revocation list until ``exp`` (a Unix time), audit
-    it (``token.revoked``) and commit. True when this call revoked it; revoking a revoked
-    token again changes nothing and records nothing."""
-    if not _insert_revoked(jti, datetime.fromtimestamp(exp, UTC)):
+    """Refuse the access token ``jti`` until ``exp`` (a Unix time) everywhere (a "jti" row of
+    the live log), audit it (``token.revoked``) and commit. True when this call revoked it;
+    revoking a revoked token again changes nothing and records nothing (the log's lock is
+    taken before looking, so two racing revocations record one)."""
+    live_log.lock(db.session)
+    if live_log.has_row(db.session, live.JTI, jti):
         db.session.rollback()
         return False
+    live.jti_revoked(jti, exp)
     details = {"token_type": "access_token", "user": username}
     audit.record("token.revoked", actor, f"jti:{jti}", details, commit=False, client_id=client_id)
     db.session.commit()
     return True
 
 
-def _insert_revoked(jti: str, expires_at: datetime) -> bool:
-    """Insert the list entry; False when it was there already."""
-    values = {"jti": jti, "expires_at": expires_at}
-    dialect = db.session.get_bind().dialect.name
-    if dialect in _UPSERT_INSERTS:
-        statement = (
-            _UPSERT_INSERTS[dialect](RevokedToken)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["jti"])
-            .returning(RevokedToken.jti)  # a row only when inserted (rowcount lies on INSERT)
-        )
-        return db.session.execute(statement).first() is not None
-    try:
-        with db.session.begin_nested():
-            db.session.execute(insert(RevokedToken).values(**values))
-    except IntegrityError:
-        return False
-    return True
+def is_revoked(jti: str) -> bool:
+    """Whether the access token ``jti`` is revoked, from this process's live state (no
+    database round trip in the steady state; see :mod:`authserver.live`)."""
+    return jti in live.current().revoked
 
 
 def revoke_refresh(token: RefreshToken, actor: str, client_id: str | None = None) -> bool:
