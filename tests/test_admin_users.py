@@ -289,12 +289,10 @@ def test_revoke_tokens_ends_every_family_but_not_the_account(
     assert password_login(token_request).status_code == 200
 
 
-def test_revoke_tokens_leaves_issued_access_tokens_valid_until_exp(
-    client, admin, make_token
-) -> None:
-    """Documented: access tokens are not tracked per user, so they live until ``exp``."""
+def test_revoke_tokens_ends_access_tokens_already_issued(client, admin, make_token) -> None:
+    """SPEC §12: a live cut-off refuses every access token of the user issued before it."""
     token = make_token("bob", ["viewer"])
 
     client.post("/admin/users/bob/revoke-tokens", headers=admin)
 
-    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert client.get("/api/me", headers=bearer(token)).status_code == 401

@@ -1,4 +1,4 @@
-"""``authserver users create|set-roles|disable|enable|list``."""
+"""``authserver users create|set-roles|disable|enable|revoke-tokens|list``."""
 
 from __future__ import annotations
 
@@ -59,6 +59,15 @@ def enable(username: str) -> None:
     """Enable a disabled user."""
     users.set_disabled(username, False)
     click.echo(f"{username} enabled")
+
+
+@service_command(group, "revoke-tokens")
+@click.argument("username")
+def revoke_tokens(username: str) -> None:
+    """End every token of a user: refresh-token families, and access tokens already issued
+    (refused everywhere within a second)."""
+    families = users.revoke_tokens(username)
+    click.echo(f"{username}: tokens revoked ({len(families)} refresh-token families ended)")
 
 
 @service_command(group, "list")

@@ -6,6 +6,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import Flask
 from joserfc.jwk import KeySet
 
+from authserver import live
 from authserver.security.digests import new_secret
 from authserver.state import state
 
@@ -45,6 +46,13 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         """The active key alone. No reload here: ``alg`` has just reloaded, and a key that
         began to sign in between would not match the header's ``alg``."""
         return state(self.app).keys.signing_key_set()
+
+    def access_token_generator(self, client, grant_type, user, scope) -> str:
+        """Authlib's, after a cut-off of this second has passed: ``iat`` is whole seconds,
+        and a token issued in the second of a cut-off would be refused with the old ones."""
+        sub = str(user.get_user_id()) if user else client.get_client_id()
+        live.wait_past_cutoffs(sub, client.get_client_id())
+        return super().access_token_generator(client, grant_type, user, scope)
 
     def get_audiences(self, client, user, scope) -> str:
         return self.app.config["AUDIENCE"]

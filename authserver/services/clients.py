@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
+from authserver import live
 from authserver.extensions import db
 from authserver.models import Client
 from authserver.models.client import GRANT_TYPES
@@ -94,13 +95,15 @@ def _audit_details(client: Client) -> dict:
 
 
 def delete(client_id: str, actor: str = "cli") -> bool:
-    """Remove a client and end its refresh-token families (SPEC §4): a client registered
-    later under the same id must not inherit them."""
+    """Remove a client and end its tokens: its refresh-token families (SPEC §4: a client
+    registered later under the same id must not inherit them) and, through a live cut-off,
+    its access tokens already issued (SPEC §12)."""
     client = find(client_id)
     if client is None:
         return False
     db.session.delete(client)
     tokens.revoke_client_families(client_id, "client_deleted")
+    live.client_cut_off(client_id)  # also the call for a disable or a secret rotation
     audit.record("client.deleted", actor, f"client:{client_id}", commit=False)
     db.session.commit()
     return True

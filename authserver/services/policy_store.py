@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from sqlalchemy import Integer, String, Text, delete, func, insert, inspect, literal, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from authserver import telemetry
+from authserver import live, telemetry
 from authserver.config import PROJECT_ROOT
 from authserver.extensions import db
 from authserver.models import PolicyVersion, UserRole
@@ -110,7 +110,8 @@ def commit_version(
         if in_use and not strip_roles:
             raise RolesInUse(in_use)
         if in_use:
-            db.session.execute(delete(UserRole).where(UserRole.role.in_(list(in_use))))
+            _strip_roles(list(in_use))
+        live.policy_changed(new.base + 1)  # every process narrows by it (SPEC §12)
         subject = f"policy:v{new.base + 1}"
         details = _version_details(new, in_use)
         audit.record("policy.version", actor or "system", subject, details, commit=False)
@@ -120,6 +121,14 @@ def commit_version(
         raise
     _now_live(new.base + 1, new.policy)
     return in_use
+
+
+def _strip_roles(roles: list[str]) -> None:
+    """Take ``roles`` from every user holding them; their tokens end now (a live cut-off)."""
+    holders = select(UserRole.user_id).where(UserRole.role.in_(roles)).distinct()
+    for user_id in db.session.execute(holders).scalars():
+        live.user_cut_off(user_id)
+    db.session.execute(delete(UserRole).where(UserRole.role.in_(roles)))
 
 
 def _now_live(version: int, policy: Policy) -> None:

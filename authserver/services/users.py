@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
+from authserver import live
 from authserver.extensions import db
 from authserver.models import User, UserRole
 from authserver.services import audit, policy_store, tokens
@@ -87,6 +88,8 @@ def set_roles(username: str, roles: Iterable[str], actor: str = "cli") -> User:
     roles = check_roles(roles)
     old = user.roles
     user.role_rows = [UserRole(role=role) for role in roles]
+    if set(old) - set(roles):
+        live.user_cut_off(user.id)  # a role taken away: tokens carrying it end now
     if sorted(old) != sorted(roles):
         details = {"old": sorted(old), "new": sorted(roles)}
         audit.record("user.roles_changed", actor, f"user:{username}", details, commit=False)
@@ -98,17 +101,21 @@ def set_password(username: str, password: str, actor: str = "cli") -> User:
     check_password(password)
     user = get(username)
     user.password_hash = state().passwords.hash(password)
+    live.user_cut_off(user.id)
     audit.record("user.password_changed", actor, f"user:{username}", commit=False)
     db.session.commit()
     return user
 
 
 def set_disabled(username: str, disabled: bool, actor: str = "cli") -> User:
-    """Disable or enable; disabling also ends every refresh-token family of the user."""
+    """Disable or enable; disabling also ends every token of the user: its refresh-token
+    families and, through a live cut-off, the access tokens already issued."""
     user = get(username)
     changed = user.disabled != disabled
     user.disabled = disabled
     families = tokens.revoke_user_families(user.id, "user_disabled") if disabled else []
+    if disabled:
+        live.user_cut_off(user.id)
     if changed:
         kind = "user.disabled" if disabled else "user.enabled"
         details = _families_details(families) if disabled else {}
@@ -118,13 +125,11 @@ def set_disabled(username: str, disabled: bool, actor: str = "cli") -> User:
 
 
 def revoke_tokens(username: str, actor: str = "cli") -> list[str]:
-    """End every refresh-token family of the user; returns their ids.
-
-    Access tokens already issued are not tracked per user: they live until their ``exp``
-    (at most ACCESS_TOKEN_TTL) unless revoked one by one at the revocation endpoint.
-    """
+    """End every token of the user: the refresh-token families (their ids are returned)
+    and, through a live cut-off, every access token issued up to now (SPEC §12)."""
     user = get(username)
     families = tokens.revoke_user_families(user.id, "admin_revoked")
+    live.user_cut_off(user.id)
     details = _families_details(families)
     audit.record("user.tokens_revoked", actor, f"user:{username}", details, commit=False)
     db.session.commit()
