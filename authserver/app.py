@@ -8,11 +8,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from flask.logging import default_handler
 from sqlalchemy.exc import ArgumentError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from authserver import production
+from authserver import production, resource
+from authserver.api import admin, examples, health, oauth, openapi, wellknown
 from authserver.config import PROJECT_ROOT, ConfigError, load_settings
+from authserver.database import database_uri, engine_options, tune_sqlite
+from authserver.extensions import db, migrate, principal
+from authserver.oauth2 import server
+from authserver.security.access_tokens import CLOCK_SKEW, TokenVerifier
+from authserver.security.keys import SigningKeyError, SigningKeys
+from authserver.security.passwords import Passwords
+from authserver.services import lockout, policy_store
+from authserver.state import AppState
+from authserver.web import errors, headers, metrics, ratelimit, request_log
+from authserver.web.log_format import JSONFormatter, use_json_handler
+
+BLUEPRINT_MODULES = (wellknown, oauth, examples, health, admin, openapi)
 
 
 def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -20,100 +37,68 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
 
     Raises ConfigError, with a one-line message naming the setting, on bad configuration.
     """
+    # The order is what each step needs from the ones before it:
+    # - settings are checked (production refusals) before anything is created or logged;
+    # - AppState is complete before any init_app, route or check can read it;
+    # - hooks run in registration order: the request log and metrics first, so that every
+    #   answer is timed and logged, the rate limit's check last, where the view would run;
+    # - Authlib's log filter once every Authlib module this app uses has been imported;
+    # - ProxyFix last, so it is the outermost WSGI middleware: whatever runs inside it
+    #   (security headers, rate limit, request log, audit) sees the client it resolved.
+    # (Inside oauth2.server.build, our token generator replaces the default one Authlib's
+    # init_app registers, so it comes after it.)
     settings = load_settings(env, overrides)
     production.check_settings(settings)
     app = Flask("authserver", instance_path=str(PROJECT_ROOT / "instance"), static_folder=None)
     app.config.update(settings)
-    _configure_database(app)
-    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_CONTENT_LENGTH"]
     app.config["AUDIENCE"] = settings["AUDIENCE"] or settings["ISSUER"]
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # answers keep the order their code builds them in
     _configure_logging(app)
+    _init_database(app)
+    app.extensions["authserver"] = _build_state(app)
+    _init_web(app)
+    resource.init_app(app)
+    for module in BLUEPRINT_MODULES:
+        module.init_app(app)
+    ratelimit.init_app(app, app.extensions["authserver"].rate_limit)
+    policy_store.init_app(app)
+    production.check_demo_data(app)
+    _guard_authlib_logs()
+    _trust_proxies(app)
+    return app
 
-    from authserver.database import tune_sqlite
-    from authserver.extensions import db, migrate, principal
-    from authserver.state import AppState
-    from authserver.web import errors, headers, metrics, request_log
 
-    db.init_app(app)
-    with app.app_context():
-        tune_sqlite(db.engine)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    principal.init_app(app)
-    app.extensions["authserver"] = AppState(passwords=_passwords(app), keys=_signing_keys(app))
+def _build_state(app: Flask) -> AppState:
+    """Every per-app object, built here and nowhere else (see state.py)."""
+    config = app.config
+    keys = _signing_keys(app)
+    return AppState(
+        passwords=_passwords(config),
+        keys=keys,
+        token_verifier=TokenVerifier(
+            keys,
+            config["ISSUER"],
+            config["AUDIENCE"],
+            max_lifetime=config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW,  # SPEC §13
+        ),
+        authorization_server=server.build(app),
+        resource_protector=resource.build_protector(app),
+        lockout=_lockout_counters(config),
+        rate_limit=ratelimit.build(config),
+    )
+
+
+def _init_web(app: Flask) -> None:
+    """Error handlers, the security-headers middleware, the request log and metrics."""
     errors.init_app(app)
     headers.init_app(app)
     request_log.init_app(app)
     metrics.init_app(app)
 
-    from authserver import resource
-    from authserver.api import admin, examples, health, oauth, openapi, wellknown
-    from authserver.oauth2 import server
-    from authserver.services import policy_store
 
-    server.init_app(app)
-    resource.init_app(app)
-    for module in (
-        wellknown,
-        oauth,
-        examples,
-        health,
-        admin,
-        openapi,
-    ):
-        module.init_app(app)
-    _init_counters(app)
-    policy_store.init_app(app)
-    production.check_demo_data(app)
-    _guard_authlib_logs()  # after every Authlib module this app uses is imported
-    _trust_proxies(app)
-    return app
-
-
-def _trust_proxies(app: Flask) -> None:
-    """Behind AUTHSERVER_PROXY_HOPS proxies, take the client address (rate limit, audit,
-    request log) from the X-Forwarded-For entry the nearest proxy wrote. With 0 (the
-    default) the header is ignored: any client could send it and pick its own address."""
-    hops = app.config["PROXY_HOPS"]
-    if hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
-
-
-def _init_counters(app: Flask) -> None:
-    """Lockout counters and the token-endpoint rate limit: in Redis when configured."""
-    import redis
-
-    from authserver.services import lockout
-    from authserver.state import state
-    from authserver.web import ratelimit
-
-    config = app.config
-    rules = lockout.LockoutRules(
-        config["LOCKOUT_THRESHOLD"],
-        config["LOCKOUT_BASE_SECONDS"],
-        config["LOCKOUT_MAX_SECONDS"],
-        config["LOCKOUT_RESET_SECONDS"],
-    )
-    app_state = state(app)
-    app_state.lockout = lockout.DatabaseCounters(rules)
-    if config["REDIS_URL"]:
-        app_state.redis = redis.Redis.from_url(
-            config["REDIS_URL"], socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-        app_state.lockout = lockout.FailoverCounters(
-            lockout.RedisCounters(rules, app_state.redis),
-            app_state.lockout,
-            config["REDIS_FAILURE"],
-        )
-    app_state.limiter = ratelimit.build(config)
-    ratelimit.init_app(app, app_state.limiter)
-
-
-def _configure_database(app: Flask) -> None:
-    from authserver.database import database_uri, engine_options
-
+def _init_database(app: Flask) -> None:
+    """Bind Flask-SQLAlchemy and Flask-Migrate; SQLite gets its pragmas on every connection."""
     try:
         uri = database_uri(app.config["DATABASE_URL"], app.instance_path)
     except ArgumentError:
@@ -122,13 +107,67 @@ def _configure_database(app: Flask) -> None:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(uri)
+    db.init_app(app)
+    with app.app_context():
+        tune_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    principal.init_app(app)
+
+
+def _passwords(config: Mapping[str, Any]) -> Passwords:
+    return Passwords(
+        time_cost=config["ARGON2_TIME_COST"],
+        memory_cost=config["ARGON2_MEMORY_COST"],
+        parallelism=config["ARGON2_PARALLELISM"],
+    )
+
+
+def _signing_keys(app: Flask) -> SigningKeys:
+    """The key file of AUTHSERVER_SIGNING_KEYS, or one in the instance folder (development),
+    created on first use."""
+    path = app.config["SIGNING_KEYS"] or os.path.join(app.instance_path, "signing-keys.json")
+    app.config["SIGNING_KEYS"] = path
+    try:
+        return SigningKeys.load_or_create(path, app.config["SIGNING_ALG"])
+    except SigningKeyError as exc:
+        raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: cannot use {path}: {exc.strerror}") from None
+
+
+def _lockout_counters(
+    config: Mapping[str, Any],
+) -> lockout.DatabaseCounters | lockout.FailoverCounters:
+    """Per-account failure counters: in Redis when configured, failing over as
+    AUTHSERVER_REDIS_FAILURE says; else in the database."""
+    rules = lockout.LockoutRules(
+        config["LOCKOUT_THRESHOLD"],
+        config["LOCKOUT_BASE_SECONDS"],
+        config["LOCKOUT_MAX_SECONDS"],
+        config["LOCKOUT_RESET_SECONDS"],
+    )
+    in_database = lockout.DatabaseCounters(rules)
+    if not config["REDIS_URL"]:
+        return in_database
+    client = redis.Redis.from_url(
+        config["REDIS_URL"], socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    return lockout.FailoverCounters(
+        lockout.RedisCounters(rules, client), in_database, config["REDIS_FAILURE"]
+    )
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind AUTHSERVER_PROXY_HOPS proxies, take the client address (rate limit, audit,
+    request log) from the X-Forwarded-For entry the nearest proxy wrote. With 0 (the
+    default) the header is ignored: any client could send it and pick its own address."""
+    hops = app.config["PROXY_HOPS"]
+    if hops:
+        # Flask's documented way to add WSGI middleware; mypy sees a method being replaced.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _configure_logging(app: Flask) -> None:
-    from flask.logging import default_handler
-
-    from authserver.web.log_format import JSONFormatter, use_json_handler
-
     app.logger.setLevel(app.config["LOG_LEVEL"])
     default_handler.setFormatter(JSONFormatter())  # every app line is one JSON object
     use_json_handler(app.logger)  # the same, finding the request's stream once per line
@@ -154,32 +193,3 @@ def _guard_authlib_logs() -> None:
             logger = logging.getLogger(name)
             if _AUTHLIB_FILTER not in logger.filters:
                 logger.addFilter(_AUTHLIB_FILTER)
-
-
-def _passwords(app: Flask):
-    from authserver.security.passwords import Passwords
-
-    return Passwords(
-        time_cost=app.config["ARGON2_TIME_COST"],
-        memory_cost=app.config["ARGON2_MEMORY_COST"],
-        parallelism=app.config["ARGON2_PARALLELISM"],
-    )
-
-
-def _signing_keys(app: Flask):
-    from authserver.security.access_tokens import CLOCK_SKEW
-    from authserver.security.keys import SigningKeyError, SigningKeys
-
-    path = app.config["SIGNING_KEYS"] or os.path.join(app.instance_path, "signing-keys.json")
-    app.config["SIGNING_KEYS"] = path
-    try:  # SPEC §13: retired keys leave after the TTL plus skew; created only in development
-        return SigningKeys.load_or_create(
-            path,
-            app.config["SIGNING_ALG"],
-            retain_seconds=app.config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW,
-            create=app.config["ENV"] != "production",
-        )
-    except SigningKeyError as exc:
-        raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: cannot use {path}: {exc.strerror}") from None

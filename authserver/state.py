@@ -1,19 +1,28 @@
 """Per-app runtime objects, kept in ``app.extensions["authserver"]``.
 
-Nothing here is module-global, so a test suite can build many apps side by side.
+Nothing here is module-global, so a test suite can build many apps side by side. The
+factory (app.py) builds every object first and then this AppState, once and complete:
+no field is filled in later by some ``init_app``, so whatever runs after the factory can
+rely on all of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the objects are built by the layers above (see app.py)
+    from authlib.oauth2.rfc6749 import ResourceProtector
+
+    from authserver.oauth2.server import TokenServer
     from authserver.policy import Policy
+    from authserver.security.access_tokens import TokenVerifier
     from authserver.security.keys import SigningKeys
     from authserver.security.passwords import Passwords
+    from authserver.services.lockout import DatabaseCounters, FailoverCounters
+    from authserver.web.ratelimit import TokenRateLimit
 
 
 @dataclass
@@ -27,18 +36,18 @@ class PolicyCache:
     current: tuple[int, Policy] | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class AppState:
+    """What one app's requests share; built once by the factory, never reassigned."""
+
     passwords: Passwords
     keys: SigningKeys
+    token_verifier: TokenVerifier  # local JWT checks, for require_scopes and introspection
+    authorization_server: TokenServer  # Authlib's, with our grants and endpoints
+    resource_protector: ResourceProtector  # Authlib's, with our JWT validator
+    lockout: DatabaseCounters | FailoverCounters  # per-account failures (Redis when set)
+    rate_limit: TokenRateLimit  # failed token requests per client address
     policy_cache: PolicyCache = field(default_factory=PolicyCache)
-    authorization_server: Any = None
-    resource_protector: Any = None
-    redis: Any = None  # redis.Redis when AUTHSERVER_REDIS_URL is set
-    lockout: Any = None  # services.lockout counters
-    limiter: Any = None
-    revocations: Any = None  # services.tokens.RevocationList, made on first use
-    token_verifier: Any = None  # access_tokens.TokenVerifier
 
 
 def state(app: Flask | None = None) -> AppState:

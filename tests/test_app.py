@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import subprocess
 import sys
@@ -29,6 +30,15 @@ def test_each_app_has_its_own_server_protector_and_config(settings):
         for app in (first, second):
             with app.app_context():
                 db.engine.dispose()
+
+
+def test_app_state_is_built_complete_and_never_reassigned(app):
+    app_state = state(app)
+    missing = [f.name for f in dataclasses.fields(app_state) if getattr(app_state, f.name) is None]
+
+    assert missing == []
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        app_state.keys = state(app).keys
 
 
 def test_audience_setting_overrides_issuer(settings):

@@ -23,6 +23,8 @@ from authserver.extensions import db
 from authserver.models import LoginFailure
 from authserver.security.digests import digest
 from authserver.services.lockout import RedisCounters
+from authserver.state import state
+from authserver.web.ratelimit import TokenRateLimit
 from tests.conftest import PASSWORD, REDIS_URL, basic_auth
 
 LIMIT = 5
@@ -390,3 +392,33 @@ def test_redis_down_fallback_is_fast(dead_redis, client, oauth_client, make_user
     for _ in range(3):
         assert post_token(client, oauth_client, address, form(name)).status_code == 200
     assert time.perf_counter() - start < 3
+
+
+# --- the counter and its hooks -------------------------------------------------------------------
+
+
+def test_each_limit_of_a_multi_limit_setting_applies() -> None:
+    limit = TokenRateLimit("2/minute;3/hour")
+    for _ in range(3):  # the third in a later minute, as a client waiting out the 429 would
+        limit.count_failure("192.0.2.1")
+
+    retry_after = limit.retry_after("192.0.2.1")
+    assert retry_after is not None and retry_after > 60  # the hour's limit, not the minute's
+    assert limit.retry_after("192.0.2.2") is None
+
+
+def test_only_the_token_route_consults_the_rate_limit(app, client, oauth_client, monkeypatch):
+    def unreachable(*args: object) -> None:
+        raise AssertionError("the rate limit was consulted")
+
+    monkeypatch.setattr(state(app).rate_limit, "retry_after", unreachable)
+    monkeypatch.setattr(state(app).rate_limit, "count_failure", unreachable)
+
+    assert client.get("/.well-known/jwks.json").status_code == 200
+    assert client.get("/api/me").status_code == 401  # a failure, yet not a token request
+    introspect = client.post(
+        "/oauth/introspect",
+        data={"token": "unknown"},
+        headers=basic_auth(oauth_client.client_id, oauth_client.secret),
+    )
+    assert introspect.status_code == 200

@@ -1,4 +1,4 @@
-"""One Authlib AuthorizationServer per app, kept in ``app.extensions``.
+"""One Authlib AuthorizationServer per app, built by the factory and kept in its AppState.
 
 Authlib keeps grants and config on the server instance: a module-level server shared by
 several apps would pile up grants and let the last app's config win.
@@ -15,7 +15,6 @@ from authserver.oauth2.introspection import IntrospectionEndpoint
 from authserver.oauth2.revocation import RevocationEndpoint
 from authserver.oauth2.tokens import AccessTokenGenerator
 from authserver.services import clients, tokens
-from authserver.state import state
 
 
 class TokenServer(AuthorizationServer):
@@ -50,7 +49,8 @@ def _save_token(app: Flask):
     return save_token
 
 
-def init_app(app: Flask) -> None:
+def build(app: Flask) -> TokenServer:
+    """The app's token server with our grants, endpoints and token generator."""
     server = TokenServer()
     server.init_app(app, query_client=clients.find, save_token=_save_token(app))
     # init_app registered Authlib's default generator: ours must come after it.
@@ -59,4 +59,4 @@ def init_app(app: Flask) -> None:
     server.register_grant(RefreshGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
-    state(app).authorization_server = server
+    return server

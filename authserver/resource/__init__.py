@@ -21,8 +21,6 @@ from authserver.resource.decorator import current_token, require_scopes
 from authserver.resource.principal import ScopeNeed
 from authserver.resource.required import RequiredScopes, required_scope_names, route_scopes
 from authserver.resource.validator import REALM, JWTValidator
-from authserver.security import access_tokens
-from authserver.state import state
 
 __all__ = [
     "REALM",
@@ -30,6 +28,7 @@ __all__ = [
     "RequiredScopes",
     "ScopeNeed",
     "TokenRejected",
+    "build_protector",
     "current_token",
     "init_app",
     "require_scopes",
@@ -38,16 +37,13 @@ __all__ = [
 ]
 
 
-def init_app(app: Flask) -> None:
-    """One ResourceProtector and token verifier per app, and the identity bridge."""
+def build_protector(app: Flask) -> ResourceProtector:
+    """The app's ResourceProtector: Authlib's, with our JWT validator."""
     protector = ResourceProtector()
     protector.register_token_validator(JWTValidator(app))
-    app_state = state(app)
-    app_state.resource_protector = protector
-    app_state.token_verifier = access_tokens.TokenVerifier(
-        app_state.keys,
-        app.config["ISSUER"],
-        app.config["AUDIENCE"],
-        max_lifetime=app.config["ACCESS_TOKEN_TTL"] + access_tokens.CLOCK_SKEW,  # SPEC §13
-    )
+    return protector
+
+
+def init_app(app: Flask) -> None:
+    """The identity bridge: a verified token's sub, roles and scopes as Principal needs."""
     principal.init_app(app)
