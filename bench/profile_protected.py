@@ -96,14 +96,11 @@ def _call(app: Callable, environ: dict) -> int:
 def _instrument(app, bare) -> dict[str, Callable]:
     """Wrap each component of both apps in a timer; the outer callables to time."""
     from authserver.resource import decorator
-    from authserver.web import headers
 
     app.view_functions["examples.me"] = timed(
         "the view + JSON response", app.view_functions["examples.me"]
     )
-    outer = app.wsgi_app  # SecurityHeaders(...) around Flask.wsgi_app
-    assert isinstance(outer, headers.SecurityHeaders)
-    outer.wsgi_app = timed("Werkzeug/Flask dispatch", outer.wsgi_app)
+    outer = app.wsgi_app = _instrument_middleware(app.wsgi_app)
     for functions in (app.before_request_funcs, app.after_request_funcs):
         for key, chain in functions.items():
             functions[key] = [timed(_name(f), f) for f in chain]
@@ -115,7 +112,30 @@ def _instrument(app, bare) -> dict[str, Callable]:
     bare.view_functions["index"] = timed(
         "bare: view + JSON response", bare.view_functions["index"]
     )
-    return {"bare": bare.wsgi_app, "protected": timed("security headers middleware", outer)}
+    return {"bare": bare.wsgi_app, "protected": outer}
+
+
+MIDDLEWARE = {
+    "SecurityHeaders": "security headers middleware",
+    "RequestLog": "request log line",
+    "RequestTimer": "metrics timer",
+    "ProxyFix": "ProxyFix",
+}
+
+
+def _instrument_middleware(layer: Callable) -> Callable:
+    """Time each WSGI middleware around Flask's ``wsgi_app``, and Flask's itself."""
+    inner = getattr(layer, "wsgi_app", None)
+    if inner is None:  # Flask.wsgi_app, the innermost
+        return timed("Werkzeug/Flask dispatch", layer)
+    name = MIDDLEWARE.get(type(layer).__name__, type(layer).__name__)
+    inner = _instrument_middleware(inner)
+
+    def inner_call(environ, start_response):  # the layer's own start_response is its work too
+        return inner(environ, timed(name, start_response))
+
+    layer.wsgi_app = inner_call
+    return timed(name, layer)
 
 
 def _instrument_token_checks(app) -> None:

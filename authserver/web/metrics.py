@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -35,8 +36,28 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def _start_timer() -> None:
-    g.metrics_started = time.perf_counter()
+class RequestTimer:
+    """WSGI middleware timing each request under its route and method, observed when the
+    response starts (Flask's request, with its matched rule, is still current then). No
+    Flask hook and no context-proxy lookups: this runs on every request."""
+
+    def __init__(self, wsgi_app: Callable) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
+            request = environ.get("werkzeug.request")
+            if request is not None and "authserver.timed" not in environ:
+                environ["authserver.timed"] = True
+                rule = request.url_rule
+                _timer(rule.rule if rule else "(unmatched)", request.method).observe(
+                    time.perf_counter() - started
+                )
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 #: The timer of each (route, method) seen, so a request skips prometheus-client's label
@@ -44,17 +65,16 @@ def _start_timer() -> None:
 _TIMERS: dict[tuple[str, str], Any] = {}
 
 
-def _observe(response: Response) -> Response:
-    started = g.pop("metrics_started", None)
-    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-    rule = current.url_rule
-    if started is not None:
-        key = (rule.rule if rule else "(unmatched)", current.method)
-        timer = _TIMERS.get(key)
-        if timer is None:
-            timer = _TIMERS[key] = REQUEST_SECONDS.labels(*key)
-        timer.observe(time.perf_counter() - started)
-    if rule is not None and rule.endpoint == TOKEN_ENDPOINT and not g.get("token_request_counted"):
+def _timer(route: str, method: str) -> Any:
+    timer = _TIMERS.get((route, method))
+    if timer is None:
+        timer = _TIMERS[(route, method)] = REQUEST_SECONDS.labels(route, method)
+    return timer
+
+
+def _count_unanswered(response: Response) -> Response:
+    """After a request to the oauth blueprint: count a token request the view did not."""
+    if request.endpoint == TOKEN_ENDPOINT and not g.get("token_request_counted"):
         # The view counts what it answers; this counts what never reached its end: the
         # rate limit's 429, a database or Redis outage's 503.
         count_token_request(_form_grant_type(), response)
@@ -75,8 +95,10 @@ def _metrics() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_start_timer)
-    app.after_request(_observe)
+    """The request timer (middleware), the token-request count and the /metrics route."""
+    app.wsgi_app = RequestTimer(app.wsgi_app)  # type: ignore[method-assign]
+    # Registered for the token endpoint's blueprint only (by name: it is registered later).
+    app.after_request_funcs.setdefault(TOKEN_ENDPOINT.split(".")[0], []).append(_count_unanswered)
     app.add_url_rule("/metrics", "metrics", _metrics, methods=["GET"])
 
 

@@ -3,10 +3,13 @@
 Only the path is logged, never the query string, headers or body: those can carry tokens and
 passwords.
 
-This runs on every request, so it is written for speed (see README, Performance): the line
-is one ``%`` template (strings quoted by the json module's own C encoder, so it is exactly
-what ``json.dumps`` of the same dict would give), the record is handed to the logger
-without the caller lookup ``Logger.info`` does, and the formatter splices it after its head.
+This runs on every request, so it is written for speed (see README, Performance): WSGI
+middleware, so no Flask hook and no context-proxy lookups; the line is written when the
+app starts its response (the request is still current then, so the line goes to that
+request's ``wsgi.errors`` as before); one ``%`` template, strings quoted by the json
+module's own C encoder (exactly what ``json.dumps`` of the same dict gives); the record is
+handed to the logger without the caller lookup ``Logger.info`` does, and the formatter
+splices it after its head.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii as _quote
 
-from flask import Flask, Response, g, request
+from flask import Flask
 
 log = logging.getLogger("authserver.request")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -29,40 +33,51 @@ LINE = (
 )
 
 
-def _begin() -> None:
-    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
-    g.request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(8).hex()
-    g.request_started = time.perf_counter()
+class RequestLog:
+    """WSGI middleware: the request id in and out, and the line when the response starts."""
+
+    def __init__(self, wsgi_app: Callable) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(8).hex()
+        environ["authserver.request_id"] = request_id
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
+            if not any(name.lower() == "x-request-id" for name, _ in headers):
+                headers.append(("X-Request-ID", request_id))
+            if log.isEnabledFor(logging.INFO) and "authserver.logged" not in environ:
+                environ["authserver.logged"] = True
+                log.handle(_record(environ, request_id, int(status[:3]), started))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
-def _end(response: Response) -> Response:
-    request_id = g.get("request_id")
-    if request_id is None:
-        return response
-    response.headers["X-Request-ID"] = request_id
-    if log.isEnabledFor(logging.INFO):
-        log.handle(_record(request_id, response.status_code))
-    return response
-
-
-def _record(request_id: str, status: int) -> logging.LogRecord:
-    started = g.get("request_started", time.perf_counter())
-    address = request.remote_addr
+def _record(environ: dict, request_id: str, status: int, started: float) -> logging.LogRecord:
+    request = environ.get("werkzeug.request")  # Flask's request, still current here
+    if request is not None:
+        method, path, address = request.method, request.path, request.remote_addr
+    else:  # not reached through Flask: the raw values
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        address = environ.get("REMOTE_ADDR")
     message = LINE % (
         request_id,
-        _quote(request.method),
-        _quote(request.path[:200]),
+        _quote(method),
+        _quote(path[:200]),
         status,
         round((time.perf_counter() - started) * 1000, 2),
         "null" if address is None else _quote(address),
     )
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, (), None, "_end")
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, (), None, "start")
     record.json_message = True  # already a JSON object: the formatter splices it
     return record
 
 
 def init_app(app: Flask) -> None:
+    """Wrap the app's WSGI callable (Flask's documented way to add middleware)."""
     if not app.config["REQUEST_LOG"]:
         return
-    app.before_request(_begin)
-    app.after_request(_end)
+    app.wsgi_app = RequestLog(app.wsgi_app)  # type: ignore[method-assign]
