@@ -6,6 +6,7 @@ change holds it before its response. Also SPEC §13's lifetime rule, /readyz and
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import timedelta
 
@@ -190,3 +191,36 @@ def test_purge_drops_live_changes_that_can_no_longer_matter(app) -> None:
     assert result.live_changes == 1
     left = db.session.execute(select(LiveChange.key).where(LiveChange.kind == "jti")).scalars()
     assert list(left) == ["new"]
+
+
+@pytest.fixture
+def lost_feed(settings, database_url):
+    """A PostgreSQL app whose feed connects to a port nobody listens on."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only (SQLite has no feed to lose)")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    settings["LIVE_FEED_URL"] = f"postgresql://x@127.0.0.1:{closed.getsockname()[1]}/x"
+    yield
+    closed.close()
+
+
+def feed_says(client) -> str:
+    response = client.get("/readyz")
+    assert response.status_code == 200  # a lost feed is slower, not unready
+    return response.get_json()["checks"]["live_feed"]
+
+
+def test_a_lost_feed_keeps_decisions_live_and_says_so(lost_feed, client, make_token) -> None:
+    token = make_token("alice", ["editor"])
+    assert me(client, token)[0] == 200
+
+    deadline = time.monotonic() + 5
+    while feed_says(client) != "lost" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert feed_says(client) == "lost"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "authserver_live_feed_up 0.0" in metrics
+    users.set_disabled("alice", True)
+    assert me(client, token)[0] == 401

@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.parse
 import weakref
-from typing import Protocol
+from typing import Any, Protocol
 
 logger = logging.getLogger("authserver.live")
 
@@ -155,7 +155,7 @@ class PostgresFeed(ThreadFeed):
     def __init__(self, owner: FeedOwner, url: str, channel: str, **timing: float) -> None:
         super().__init__(owner, **timing)
         self.url, self.channel = url, channel
-        self._connection = None
+        self._connection: Any = None  # psycopg.Connection while connected
 
     def _connect(self) -> None:
         import psycopg
@@ -203,7 +203,8 @@ class RedisFeed(ThreadFeed):
     def __init__(self, owner: FeedOwner, url: str, channel: str, **timing: float) -> None:
         super().__init__(owner, **timing)
         self.url, self.channel = url, channel
-        self._client = self._pubsub = None
+        self._client: Any = None  # redis.Redis while connected
+        self._pubsub: Any = None
 
     def _connect(self) -> None:
         import redis

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from authserver.live.state import CLIENT, CLIENTS, JTI, KINDS, POLICY, USER, Change
 from authserver.models import Client, LiveChange, PolicyVersion
@@ -51,14 +52,14 @@ def cutoff_until(at: datetime, ttl_seconds: int, skew_seconds: int) -> datetime:
     return at + timedelta(seconds=ttl_seconds + skew_seconds)
 
 
-def lock(session: Session) -> None:
+def lock(session: Session | scoped_session[Any]) -> None:
     """Take the writers' lock now (PostgreSQL; held to the end of the transaction), for a
     writer that must look at the log before it adds to it. SQLite serialises writers."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
 
 
-def has_row(session: Session, kind: str, key: str) -> bool:
+def has_row(session: Session | scoped_session[Any], kind: str, key: str) -> bool:
     """Whether the log holds a row of ``kind`` for ``key`` (e.g. a jti revoked already)."""
     query = select(LiveChange.seq).where(LiveChange.kind == kind, LiveChange.key == key)
     return session.execute(query.limit(1)).first() is not None
@@ -106,16 +107,16 @@ def install(session_class: type[Session] | Session, after_commit: Callable) -> N
     event.listen(session_class, "after_soft_rollback", lambda s, _t: _rolled_back(s))
 
 
-def _timestamp(value: datetime | None) -> float | None:
-    if value is None:
-        return None
+def _timestamp(value: datetime) -> float:
     if value.tzinfo is None:  # SQLite hands back naive datetimes, stored as UTC
         value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 
 def _change(seq, kind, key, at, until) -> Change:
-    return Change(int(seq), kind, key, _timestamp(at), _timestamp(until))
+    return Change(
+        int(seq), kind, key, _timestamp(at), None if until is None else _timestamp(until)
+    )
 
 
 def read_since(connection: Connection, after: int) -> list[Change]:
@@ -137,7 +138,7 @@ def read_all(connection: Connection, now: datetime) -> tuple[int, list[Change]]:
         .where((LiveChange.until.is_(None)) | (LiveChange.until > now))
         .order_by(LiveChange.seq)
     )
-    return int(newest), [_change(*row) for row in connection.execute(query)]
+    return int(newest or 0), [_change(*row) for row in connection.execute(query)]
 
 
 def newest_policy(connection: Connection) -> tuple[int, str] | None:

@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
 from authserver import telemetry
 from authserver.live import feeds, log
-from authserver.live.state import Change, LiveState
+from authserver.live.state import Change, LiveState, ScopePolicy
 from authserver.models.base import utcnow
 
 logger = logging.getLogger("authserver.live")
@@ -45,7 +46,10 @@ class LiveSync:
     """The live state of one app, kept current by its feed or by database syncs."""
 
     def __init__(
-        self, engine: Engine, settings: LiveSettings, load_policy: Callable[[str], object]
+        self,
+        engine: Engine,
+        settings: LiveSettings,
+        load_policy: Callable[[str], ScopePolicy | None],
     ) -> None:
         self.engine, self.settings, self.load_policy = engine, settings, load_policy
         self.state = LiveState()
@@ -56,7 +60,7 @@ class LiveSync:
         self._feed: feeds.ThreadFeed | None = None
         self._pruned_at = time.monotonic()
         self.feed_error: str | None = None
-        self._redis = None  # publisher, made on first use
+        self._redis: Any = None  # redis.Redis publisher, made on first use
 
     # -- the request path -------------------------------------------------------------
     def current(self) -> LiveState:
@@ -136,9 +140,10 @@ class LiveSync:
             return
         version, source = newest
         current = self.state.policy
-        if current is None or current[0] != version:
-            self.state.set_policy(version, self.load_policy(source))
-        else:
+        policy = None if current and current[0] == version else self.load_policy(source)
+        if policy is not None:
+            self.state.set_policy(version, policy)
+        else:  # the same version, or one that does not load (never stored so): keep ours
             self.state.policy_changed = False
 
     def committed(self, changes: list[Change]) -> None:
@@ -156,7 +161,7 @@ class LiveSync:
                 import redis
 
                 self._redis = redis.Redis.from_url(
-                    self.settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+                    str(self.settings.redis_url), socket_timeout=0.5, socket_connect_timeout=0.5
                 )
             self._redis.publish(log.REDIS_CHANNEL, str(seq))
         except Exception as exc:  # noqa: BLE001 - Redis down: every feed is lost, fallback
