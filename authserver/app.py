@@ -56,12 +56,13 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
         app.json.sort_keys = False  # answers keep the order their code builds them in
     _configure_logging(app)
     _init_database(app)
-    app.extensions["authserver"] = _build_state(app)
+    app_state = _build_state(app)
+    app.extensions["authserver"] = app_state
     _init_web(app)
     resource.init_app(app)
     for module in BLUEPRINT_MODULES:
         module.init_app(app)
-    ratelimit.init_app(app, app.extensions["authserver"].rate_limit)
+    ratelimit.init_app(app, app_state.rate_limit)
     policy_store.init_app(app)
     production.check_demo_data(app)
     _guard_authlib_logs()

@@ -6,11 +6,11 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authserver.extensions import db
+from authserver.extensions import Model
 from authserver.models.base import UTCDateTime, utcnow
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Who (``actor``) did what (``kind``) to what (``subject``), when, from where.
 
     ``actor`` is a username, a client id, ``"cli"`` or ``"system"``; ``subject`` names the

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authserver.extensions import db
+from authserver.extensions import Model
 from authserver.models.base import UTCDateTime, utcnow
 from authserver.security.digests import digest_matches
 
@@ -21,7 +21,7 @@ CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 CLIENT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
 
 
-class Client(db.Model):
+class Client(Model):
     """An OAuth client; implements the ClientMixin methods Authlib calls."""
 
     __tablename__ = "clients"

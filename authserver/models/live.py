@@ -5,11 +5,11 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authserver.extensions import db
+from authserver.extensions import Model
 from authserver.models.base import UTCDateTime
 
 
-class LiveChange(db.Model):
+class LiveChange(Model):
     """One change every process must apply: a revoked ``jti``, a user's or client's
     cut-off, a new policy version, a client whose allowed scopes changed.
 

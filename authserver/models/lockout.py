@@ -5,11 +5,11 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authserver.extensions import db
+from authserver.extensions import Model
 from authserver.models.base import UTCDateTime, utcnow
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Model):
     """Failures in a row for one account name (existing or not), keyed by its SHA-256 digest.
 
     Names that do not exist are counted too, so a lockout can't reveal which accounts exist;

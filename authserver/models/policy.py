@@ -5,11 +5,11 @@ from datetime import datetime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authserver.extensions import db
+from authserver.extensions import Model
 from authserver.models.base import UTCDateTime, utcnow
 
 
-class PolicyVersion(db.Model):
+class PolicyVersion(Model):
     """One immutable version of the policy, as the YAML text it was written in."""
 
     __tablename__ = "policy_versions"

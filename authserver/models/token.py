@@ -6,11 +6,11 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from authserver.extensions import db
+from authserver.extensions import Model
 from authserver.models.base import UTCDateTime, utcnow
 
 
-class RefreshFamily(db.Model):
+class RefreshFamily(Model):
     """All refresh tokens born of one login; its scope is the ceiling of every refresh."""
 
     __tablename__ = "refresh_families"
@@ -25,7 +25,7 @@ class RefreshFamily(db.Model):
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
 
 
-class RefreshToken(db.Model):
+class RefreshToken(Model):
     """One refresh token, stored only as the SHA-256 digest of its value."""
 
     __tablename__ = "refresh_tokens"
