@@ -55,7 +55,7 @@ class WSGIErrorsHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + self.terminator
-            stream = wsgi_errors_stream._get_current_object()  # type: ignore[attr-defined]
+            stream = wsgi_errors_stream._get_current_object()
             stream.write(line)
             stream.flush()
         except RecursionError:
