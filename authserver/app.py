@@ -40,11 +40,10 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     # The order is what each step needs from the ones before it:
     # - settings are checked (production refusals) before anything is created or logged;
     # - AppState is complete before any init_app, route or check can read it;
-    # - hooks run in registration order: the request log and metrics first, so that every
-    #   answer is timed and logged, the rate limit's check last, where the view would run;
-    # - Authlib's log filter once every Authlib module this app uses has been imported;
-    # - ProxyFix last, so it is the outermost WSGI middleware: whatever runs inside it
-    #   (security headers, rate limit, request log, audit) sees the client it resolved.
+    # - each WSGI middleware wraps the ones added before it, and ProxyFix comes last, so it
+    #   is the outermost: the security headers, request log and timer inside it, and the
+    #   rate limit and audit inside Flask, all see the client address it resolved;
+    # - Authlib's log filter once every Authlib module this app uses has been imported.
     # (Inside oauth2.server.build, our token generator replaces the default one Authlib's
     # init_app registers, so it comes after it.)
     settings = load_settings(env, overrides)
@@ -58,11 +57,10 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     _init_database(app)
     app_state = _build_state(app)
     app.extensions["authserver"] = app_state
-    _init_web(app)
+    _init_web(app, app_state)
     resource.init_app(app)
     for module in BLUEPRINT_MODULES:
         module.init_app(app)
-    ratelimit.init_app(app, app_state.rate_limit)
     policy_store.init_app(app)
     production.check_demo_data(app)
     _guard_authlib_logs()
@@ -90,12 +88,13 @@ def _build_state(app: Flask) -> AppState:
     )
 
 
-def _init_web(app: Flask) -> None:
-    """Error handlers, the security-headers middleware, the request log and metrics."""
+def _init_web(app: Flask, app_state: AppState) -> None:
+    """Error handlers, security headers, request log and timer, the token rate limit."""
     errors.init_app(app)
     headers.init_app(app)
     request_log.init_app(app)
     metrics.init_app(app)
+    ratelimit.init_app(app, app_state.rate_limit)
 
 
 def _init_database(app: Flask) -> None:

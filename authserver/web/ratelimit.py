@@ -129,8 +129,7 @@ def _client_address() -> str:
 
 def init_app(app: Flask, limit: TokenRateLimit) -> None:
     """Check ``limit`` before the token view and count its failed answers after it; other
-    routes pay one string comparison per hook. Register after every other before_request
-    hook, so a 429 is decided where the view would have run."""
+    routes pay one string comparison per hook."""
 
     def check_limit() -> Response | None:
         if request.endpoint != TOKEN_ENDPOINT:
