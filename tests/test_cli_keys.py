@@ -96,6 +96,7 @@ def test_rotate_publishes_the_new_key_first_and_it_signs_after_the_publish_delay
     new_kid = json.loads(own_keys.read_text())["keys"][-1]["kid"]
     assert result.stdout.startswith(f"publishing key {new_kid} (RS256): it signs from ")
     assert f"in 2 s; key {old_kid} signs until then" in result.stdout
+    assert "shorter than the JWKS max-age (60 s)" in result.stderr  # 2 s: only for the test
     assert jwks_kids(client) == [old_kid, new_kid]  # published at once, the signer first
     before = make_token("alice")["access_token"]
     assert token_header(before)["kid"] == old_kid

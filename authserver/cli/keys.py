@@ -17,7 +17,7 @@ import click
 from flask import current_app, has_app_context
 
 from authserver import production
-from authserver.config import PROJECT_ROOT, ConfigError, load_settings
+from authserver.config import JWKS_MAX_AGE, PROJECT_ROOT, ConfigError, load_settings
 from authserver.security.access_tokens import CLOCK_SKEW
 from authserver.security.keys import SigningKeyError, SigningKeys, Timing
 
@@ -82,6 +82,12 @@ def rotate(at_once: bool) -> None:
         f"publishing key {new.kid} ({new.alg}): it signs from {_when(new.activates)}, "
         f"in {publish} s; key {keys.signing_kid} signs until then"
     )
+    if publish < JWKS_MAX_AGE:
+        click.echo(
+            f"note: AUTHSERVER_KEY_PUBLISH_SECONDS={publish} is shorter than the JWKS max-age "
+            f"({JWKS_MAX_AGE} s): a resource server may meet the new kid before it refetches",
+            err=True,
+        )
 
 
 @group.command("list")
