@@ -21,6 +21,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 _DEFAULTS = tuple(SECURITY_HEADERS.items())
+_NAMES = frozenset(name.lower() for name in SECURITY_HEADERS)
 
 
 class SecurityHeaders:
@@ -32,7 +33,10 @@ class SecurityHeaders:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         def start(status: str, headers: list[tuple[str, str]], exc_info=None):
             present = {name.lower() for name, _ in headers}
-            headers.extend(item for item in _DEFAULTS if item[0].lower() not in present)
+            if present.isdisjoint(_NAMES):  # the usual case: add them all at once
+                headers.extend(_DEFAULTS)
+            else:
+                headers.extend(item for item in _DEFAULTS if item[0].lower() not in present)
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii as _quote
@@ -71,9 +72,33 @@ def _record(environ: dict, request_id: str, status: int, started: float) -> logg
         round((time.perf_counter() - started) * 1000, 2),
         "null" if address is None else _quote(address),
     )
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, (), None, "start")
-    record.json_message = True  # already a JSON object: the formatter splices it
-    return record
+    return _RequestRecord(message)
+
+
+class _RequestRecord(logging.LogRecord):
+    """The request line's record, made without ``LogRecord.__init__``'s per-record lookups
+    (source file name and module, thread and process names): those are the same on every
+    line, so they are copied from one record made the usual way. The message is already a
+    JSON object: the formatter splices it (``json_message``)."""
+
+    json_message = True
+    _fixed: dict | None = None
+    _fixed_pid = 0
+
+    def __init__(self, message: str) -> None:
+        pid = os.getpid()
+        if _RequestRecord._fixed is None or _RequestRecord._fixed_pid != pid:
+            model = logging.LogRecord(log.name, logging.INFO, __file__, 0, "", (), None, "start")
+            _RequestRecord._fixed, _RequestRecord._fixed_pid = vars(model), pid
+        attributes = self.__dict__
+        attributes.update(_RequestRecord._fixed)
+        attributes["msg"] = message
+        now = time.time_ns()
+        attributes["created"] = now / 1e9
+        attributes["msecs"] = (now % 1_000_000_000) // 1_000_000 + 0.0
+        attributes["relativeCreated"] = (now / 1e9 - logging._startTime) * 1000  # type: ignore[attr-defined]
+        attributes["thread"] = threading.get_ident()
+        attributes["threadName"] = threading.current_thread().name
 
 
 def init_app(app: Flask) -> None:
