@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import Flask
+from flask import Flask, current_app, g
 from flask_principal import Identity, Need, RoleNeed, UserNeed, identity_loaded
 
 from authserver.extensions import principal
@@ -16,11 +16,40 @@ from authserver.security import access_tokens
 ScopeNeed = functools.partial(Need, "scope")
 
 
+class TokenIdentity(Identity):
+    """A token's identity whose needs are loaded when first read.
+
+    Flask-Principal sends ``identity_loaded`` (whose receivers fill ``provides``) as soon as
+    an identity is set; most protected views never ask for a ``Permission``, so here the
+    signal goes out on the first read of ``provides`` instead: the same needs, from the
+    same receivers, before any check that reads them, and no cost when nothing does.
+    """
+
+    def __init__(self, token: access_tokens.AccessToken, app: Flask) -> None:
+        self.id, self.auth_type, self.token = token["sub"], "bearer", token
+        self._app = app
+        self._provides: set | None = None
+
+    @property
+    def provides(self) -> set:
+        if self._provides is None:
+            self._provides = set()
+            identity_loaded.send(self._app, identity=self)
+        return self._provides
+
+    @provides.setter
+    def provides(self, value: set) -> None:
+        self._provides = value
+
+
 def set_identity(token: access_tokens.AccessToken) -> None:
-    """Make ``token`` the request's Flask-Principal identity."""
-    identity = Identity(token["sub"], auth_type="bearer")
-    identity.token = token
-    principal.set_identity(identity)
+    """Make ``token`` the request's Flask-Principal identity (what ``principal.set_identity``
+    does: ``g.identity``, then its identity savers; the needs load on first use)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app
+    identity = TokenIdentity(token, app)
+    g.identity = identity
+    for saver in principal.identity_savers:
+        saver(identity)
 
 
 def _on_identity_loaded(sender: Flask, identity: Identity) -> None:
