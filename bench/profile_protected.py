@@ -144,11 +144,10 @@ def _instrument_token_checks(app) -> None:
     app_state = state(app)
     verifier = app_state.token_verifier
     verifier.verify = timed("JWT verify (cached)", verifier.verify)
-    live = getattr(app_state, "live", None)
-    if live is not None:  # authserver.live integrated: the live-state decision
-        for attribute in ("decide", "check", "refresh"):
-            if hasattr(live, attribute):
-                setattr(live, attribute, timed("live state", getattr(live, attribute)))
+    from authserver import live
+
+    if hasattr(live, "apply_decision"):  # SPEC §12: the live state's decision
+        live.apply_decision = timed("live state check", live.apply_decision)
     from authserver.resource import validator
 
     for name in ("revocation", "tokens"):  # before authserver.live: the revocation list
