@@ -280,3 +280,4 @@ def load_settings(
         if name not in known:
             settings[name] = value  # Flask's own keys (TESTING, ...) pass through untouched
     return settings
+    Setting("REFRESH_REUSE_GRACE", _int_between(0, 60), 0),

@@ -407,7 +407,7 @@ def test_each_limit_of_a_multi_limit_setting_applies() -> None:
     assert limit.retry_after("192.0.2.2") is None
 
 
-def test_only_the_token_route_consults_the_rate_limit(app, client, oauth_client, monkeypatch):
+def test_only_the_oauth_routes_consult_the_rate_limit(app, client, oauth_client, monkeypatch):
     def unreachable(*args: object) -> None:
         raise AssertionError("the rate limit was consulted")
 
@@ -415,10 +415,89 @@ def test_only_the_token_route_consults_the_rate_limit(app, client, oauth_client,
     monkeypatch.setattr(state(app).rate_limit, "count_failure", unreachable)
 
     assert client.get("/.well-known/jwks.json").status_code == 200
-    assert client.get("/api/me").status_code == 401  # a failure, yet not a token request
-    introspect = client.post(
-        "/oauth/introspect",
-        data={"token": "unknown"},
-        headers=basic_auth(oauth_client.client_id, oauth_client.secret),
+    assert client.get("/api/me").status_code == 401  # a failure, yet not an OAuth request
+
+
+# --- what counts (issue 10 items 3 and 5) --------------------------------------------------------
+
+
+def _endpoint_post(client, path: str, client_id: str, secret: str, address: str):
+    return client.post(
+        path,
+        data={"token": "anything"},
+        headers=basic_auth(client_id, secret),
+        environ_base={"REMOTE_ADDR": address},
     )
-    assert introspect.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/oauth/revoke", "/oauth/introspect"])
+@pytest.mark.parametrize("who", ["wrong secret", "unknown client"])
+def test_failed_client_authentication_counts_at_revocation_and_introspection(
+    limited, client, oauth_client, address, path, who
+) -> None:
+    client_id = oauth_client.client_id if who == "wrong secret" else "no-such-client"
+    for _ in range(LIMIT):
+        assert _endpoint_post(client, path, client_id, "wrong", address).status_code == 401
+
+    assert_rate_limited(
+        _endpoint_post(client, path, oauth_client.client_id, oauth_client.secret, address)
+    )
+    assert_rate_limited(post_token(client, oauth_client, address, form("anyone")))
+
+
+@pytest.mark.parametrize("path", ["/oauth/revoke", "/oauth/introspect"])
+def test_revocation_and_introspection_of_unknown_tokens_are_not_counted(
+    limited, client, oauth_client, address, path
+) -> None:
+    for _ in range(LIMIT * 2):
+        response = _endpoint_post(
+            client, path, oauth_client.client_id, oauth_client.secret, address
+        )
+        assert response.status_code == 200
+
+
+def _refresh(client, oauth_client, address: str, refresh_token: str):
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return post_token(client, oauth_client, address, data)
+
+
+def test_repeated_refreshes_are_not_counted(
+    limited, client, oauth_client, make_user, address, names
+) -> None:
+    """A used refresh token presented again (reuse, then its revoked family) is no guess."""
+    name = names()
+    make_user(name)
+    first = post_token(client, oauth_client, address, form(name)).get_json()["refresh_token"]
+    assert _refresh(client, oauth_client, address, first).status_code == 200
+
+    for _ in range(LIMIT * 2):
+        response = _refresh(client, oauth_client, address, first)
+        assert response.get_json()["error"] == "invalid_grant"
+
+    assert post_token(client, oauth_client, address, form(name)).status_code == 200
+
+
+def test_refreshes_that_lose_the_race_are_not_counted(
+    limited, client, oauth_client, make_user, address, names, monkeypatch
+) -> None:
+    """Issue 10 item 3: two races gave 429 to every client on the address. A lost claim is
+    made to happen here, each time, as it does to every loser of a race."""
+    from authserver.services.tokens import refresh
+
+    name = names()
+    make_user(name)
+    monkeypatch.setattr(refresh, "claim", lambda token: False)
+    for _ in range(LIMIT * 2):
+        login = post_token(client, oauth_client, address, form(name)).get_json()
+        response = _refresh(client, oauth_client, address, login["refresh_token"])
+        assert response.get_json()["error"] == "invalid_grant"
+
+    assert post_token(client, oauth_client, address, form(name)).status_code == 200
+
+
+def test_unknown_refresh_tokens_still_count(limited, client, oauth_client, address) -> None:
+    for attempt in range(LIMIT):
+        response = _refresh(client, oauth_client, address, f"guess-{attempt}")
+        assert response.get_json()["error"] == "invalid_grant"
+
+    assert_rate_limited(_refresh(client, oauth_client, address, "one more guess"))

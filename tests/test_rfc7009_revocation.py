@@ -147,18 +147,36 @@ def test_revoke_refresh_token_leaves_other_families_alone(
 
 
 @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
-def test_revoke_another_clients_token_is_refused_and_token_stays_valid(
+def test_revoke_another_clients_token_answers_as_unknown_and_changes_nothing(
     client, oauth_client, other_client, make_token, token_request, kind
 ) -> None:
+    """Issue 10 item 16: a token not issued to the caller is answered exactly as an unknown
+    one (200, empty body), so revocation is no oracle of which tokens are live; the token
+    stays valid (README: a deliberate reading of RFC 7009 §2.1)."""
     tokens = make_token()
 
     response = revoke(client, other_client, tokens[kind])
+    unknown = revoke(client, other_client, "no-such-token-" + kind)
 
-    # RFC 7009 §2.1: the server checks the token was issued to the requesting client and
-    # refuses otherwise (RFC 6749 §5.2 error; Authlib's choice is invalid_grant).
-    assert response.status_code == 400
-    assert response.get_json()["error"] == "invalid_grant"
+    assert (response.status_code, response.get_json()) == (200, {})
+    assert (response.status_code, response.get_data()) == (unknown.status_code, unknown.get_data())
     assert response.headers["Cache-Control"] == "no-store"
+    assert me(client, tokens["access_token"]).status_code == 200
+    assert refresh(token_request, tokens["refresh_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+def test_revoke_another_clients_token_by_a_public_client_answers_as_unknown(
+    client, public_client, make_token, token_request, kind
+) -> None:
+    tokens = make_token()
+    form = {"client_id": public_client.client_id}
+
+    response = client.post("/oauth/revoke", data={"token": tokens[kind], **form})
+    garbage = client.post("/oauth/revoke", data={"token": "garbage", **form})
+
+    assert (response.status_code, response.get_data()) == (200, garbage.get_data())
+    assert garbage.status_code == 200
     assert me(client, tokens["access_token"]).status_code == 200
     assert refresh(token_request, tokens["refresh_token"]).status_code == 200
 

@@ -85,13 +85,15 @@ def test_active_access_token_has_the_rfc7662_members(
             assert body[name] == claims[name]
 
 
-def test_active_refresh_token_has_type_and_scope(client, oauth_client, make_token) -> None:
+def test_active_refresh_token_has_scope_and_no_token_type(client, oauth_client, make_token):
+    """Issue 10 item 19: ``token_type`` names an RFC 6749 §5.1 access-token type; a refresh
+    token has none, so the member is left out rather than say "refresh_token"."""
     tokens = make_token("alice", ["editor"])
 
     body = introspect(client, oauth_client, tokens["refresh_token"]).get_json()
 
     assert body["active"] is True
-    assert body["token_type"] == "refresh_token"
+    assert "token_type" not in body
     assert body["scope"] == tokens["scope"]
     assert body["client_id"] == oauth_client.client_id
     assert body["username"] == "alice"

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from authserver.extensions import Model
@@ -33,6 +33,8 @@ class Client(Model):
     grant_types: Mapped[str] = mapped_column(Text, default="")
     scope: Mapped[str | None] = mapped_column(Text)
     can_introspect: Mapped[bool] = mapped_column(default=False)
+    #: A disabled client cannot authenticate, so it gets no tokens (``clients disable``).
+    disabled: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

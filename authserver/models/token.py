@@ -38,6 +38,9 @@ class RefreshToken(Model):
     scope: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The token whose use produced this one (None for a login's first); a repeat of a
+    #: refresh whose answer was lost is told by it (SPEC §6, REFRESH_REUSE_GRACE).
+    parent_id: Mapped[int | None] = mapped_column()
     family: Mapped[RefreshFamily] = relationship(lazy="joined")
 
     # Authlib token hooks

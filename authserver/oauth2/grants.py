@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
 from authserver.models.client import CLIENT_AUTH_METHODS
+from authserver.oauth2.outcomes import NOT_A_GUESS, mark
 from authserver.policy import InvalidScope, grant_scopes, parse_scope
 from authserver.services import login, policy_store, tokens, users
 
@@ -65,8 +66,14 @@ class RefreshGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotate on every use
 
     def authenticate_refresh_token(self, refresh_token: str):
-        """The usable token, or None; a used one is reuse and revokes its family."""
-        return tokens.find_for_refresh(refresh_token, self.request.client.client_id)
+        """The usable token, or None; a used one is reuse and revokes its family, unless it
+        is a repeat within the grace (SPEC §6). A token we issued is no guess: whatever
+        happens next, this request is not counted by the per-IP rate limit."""
+        token = tokens.find(refresh_token)
+        if token is None:
+            return None
+        mark(NOT_A_GUESS)
+        return tokens.usable_for_refresh(token, self.request.client.client_id)
 
     def _validate_token_scope(self, token) -> None:
         """Replaced by the granting rule, which needs the user (see validate_token_request)."""

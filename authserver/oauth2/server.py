@@ -7,23 +7,47 @@ several apps would pile up grants and let the last app's config win.
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+)
 from flask import Flask
 
 from authserver.oauth2.grants import PasswordGrant, RefreshGrant
 from authserver.oauth2.introspection import IntrospectionEndpoint
+from authserver.oauth2.outcomes import CLIENT_AUTH_FAILED, mark
 from authserver.oauth2.revocation import RevocationEndpoint
 from authserver.oauth2.tokens import AccessTokenGenerator
 from authserver.services import clients, tokens
 
+#: The one description of a failed client authentication (RFC 6749 §5.2's own words), for an
+#: unknown client, a wrong secret and a confidential client without one alike (SPEC §10).
+CLIENT_AUTH_FAILED_TEXT = "Client authentication failed."
+
 
 class TokenServer(AuthorizationServer):
-    """Authlib's server, except that a missing ``grant_type`` is ``invalid_request``.
+    """Authlib's server, except that a missing ``grant_type`` is ``invalid_request``, and a
+    failed client authentication says one thing whatever the cause.
 
     Authlib answers ``unsupported_grant_type`` for it; RFC 6749 §5.2 keeps that code for a
     grant type the server does not support, and a missing REQUIRED parameter is
     ``invalid_request``.
     """
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's, but an unknown client and a wrong secret get the same text (Authlib
+        says "does not exist" for one and prints its method list, ``none`` included, for
+        the other), and the failure is marked for the per-IP rate limit (every endpoint)."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            mark(CLIENT_AUTH_FAILED)
+            # Always 401, as Authlib answers a known client; whether a challenge goes with
+            # it depends on what was sent, never on whether the client exists.
+            raise InvalidClientError(
+                description=CLIENT_AUTH_FAILED_TEXT, status_code=401
+            ) from None
 
     def create_token_response(self, request=None):
         oauth_request = self.create_oauth2_request(request)

@@ -48,7 +48,8 @@ class FoundToken:
         return not tokens.is_active(self.row)
 
     def describe(self) -> dict[str, Any]:
-        """The RFC 7662 members of an active token."""
+        """The RFC 7662 members of an active token. A refresh token has no ``token_type``:
+        the member names an RFC 6749 §5.1 access-token type, which a refresh token lacks."""
         if self.claims is not None:
             claims = self.claims
             names = ("scope", "client_id", "sub", "username", "exp", "iat", "iss", "aud", "jti")
@@ -64,7 +65,6 @@ class FoundToken:
             "username": user.username if user else None,
             "exp": int(family.expires_at.timestamp()),
             "iat": int(self.row.created_at.timestamp()),
-            "token_type": REFRESH,
         }
 
 

@@ -1,9 +1,13 @@
-"""Per-IP rate limit on the token endpoint, counted with ``limits`` (Flask-Limiter's engine).
+"""Per-IP rate limit on the OAuth endpoints, counted with ``limits`` (Flask-Limiter's engine).
 
-Only failed token requests count: a credential-stuffing or spraying client runs into the
-limit, while a busy but honest client that refreshes at a high rate does not. Once the limit
-is reached every token request from that address gets 429 until the window ends. Counters
-are in Redis when configured (shared by all instances), else per process.
+Only failures count: a credential-stuffing or spraying client runs into the limit, while a
+busy but honest client that refreshes at a high rate does not. What counts (SPEC §6, §10):
+a failed token request, except a refresh that presented a refresh token we issued (it lost
+a race or was a repeat: bad luck, not a guess); and a failed client authentication at the
+revocation and introspection endpoints too, where client ids and secrets could otherwise be
+probed without limit. Once the limit is reached every request to the three endpoints from
+that address gets 429 until the window ends. Counters are in Redis when configured (shared
+by all instances), else per process.
 
 Why not Flask-Limiter itself: its public API always installs app-wide before/after/teardown
 hooks, which cost every request (resource routes included) 20-35 µs to find that no limit
@@ -31,9 +35,12 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from authserver.oauth2.outcomes import CLIENT_AUTH_FAILED, NOT_A_GUESS, marked
 from authserver.web.errors import oauth_error_response
 
 TOKEN_ENDPOINT = "oauth.token"
+#: The endpoints the limit guards: one counter for all three (a prober switches endpoints).
+LIMITED_ENDPOINTS = frozenset({TOKEN_ENDPOINT, "oauth.revocation", "oauth.introspection"})
 KEY_PREFIX = "authserver"  # keys: LIMITS:LIMITER/authserver/<address>/oauth.token/<limit>
 
 log = logging.getLogger(__name__)
@@ -119,8 +126,16 @@ def _rate_limited(retry_after: int) -> Response:
 
 def _failed(response: Response) -> bool:
     """A client's failed attempt: 4xx. Not a 429 (nothing was attempted), nor a 5xx (our
-    fault; with Redis down, counting it would only fail again after the answer was made)."""
-    return 400 <= response.status_code < 500 and response.status_code != 429
+    fault; with Redis down, counting it would only fail again after the answer was made),
+    nor a refresh that presented a token we issued (see the module docstring). Off the
+    token endpoint only a failed client authentication counts (401: HTTP Basic or a
+    malformed Authorization header; else the mark the token server leaves)."""
+    status = response.status_code
+    if not 400 <= status < 500 or status == 429:
+        return False
+    if request.endpoint == TOKEN_ENDPOINT:
+        return not marked(NOT_A_GUESS)
+    return status == 401 or marked(CLIENT_AUTH_FAILED)
 
 
 def _client_address() -> str:
@@ -128,17 +143,17 @@ def _client_address() -> str:
 
 
 def init_app(app: Flask, limit: TokenRateLimit) -> None:
-    """Check ``limit`` before the token view and count its failed answers after it; other
-    routes pay one string comparison per hook."""
+    """Check ``limit`` before the three OAuth views and count their failed answers after;
+    other routes pay one set lookup per hook."""
 
     def check_limit() -> Response | None:
-        if request.endpoint != TOKEN_ENDPOINT:
+        if request.endpoint not in LIMITED_ENDPOINTS:
             return None
         retry_after = limit.retry_after(_client_address())
         return None if retry_after is None else _rate_limited(retry_after)
 
     def count_failure(response: Response) -> Response:
-        if request.endpoint == TOKEN_ENDPOINT and _failed(response):
+        if request.endpoint in LIMITED_ENDPOINTS and _failed(response):
             limit.count_failure(_client_address())
         return response
 

@@ -22,6 +22,8 @@ from authserver.services.tokens.refresh import (
     reuse_detected,
     rotate,
     start_family,
+    unused_child,
+    usable_for_refresh,
 )
 from authserver.services.tokens.revocation import (
     is_revoked,
@@ -49,4 +51,6 @@ __all__ = [
     "revoke_user_families",
     "rotate",
     "start_family",
+    "unused_child",
+    "usable_for_refresh",
 ]

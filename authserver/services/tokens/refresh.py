@@ -3,6 +3,13 @@
 Tokens are stored only as SHA-256 digests. Each use claims the presented token with one
 conditional UPDATE, so of two concurrent refreshes exactly one wins (RFC 9700 §4.14.2); a
 token that comes back after its use, or loses that race, is reuse and ends its family.
+
+Except a lost answer (SPEC §6, ``REFRESH_REUSE_GRACE`` seconds, 0 by default): the same
+client presenting a used token again within the grace of its first use, while the newest
+token of the family is the unused one that use produced, gets a new pair; that unused
+child is revoked (claimed, so it is reuse if it ever comes back) and the family lives on.
+A worker killed after its commit, or an answer lost on the network, then no longer logs the
+client out with a false reuse alarm.
 """
 
 from __future__ import annotations
@@ -60,9 +67,14 @@ def start_family(user_id: int, client_id: str, scope: str, value: str, ttl: int)
     return family
 
 
-def add_to_family(family: RefreshFamily, value: str, scope: str) -> None:
-    """The next token of a family (committed by the caller)."""
-    db.session.add(RefreshToken(token_digest=digest(value), family=family, scope=scope))
+def add_to_family(
+    family: RefreshFamily, value: str, scope: str, parent: RefreshToken | None = None
+) -> None:
+    """The next token of a family, produced by a use of ``parent`` (committed by the caller)."""
+    parent_id = parent.id if parent is not None else None
+    db.session.add(
+        RefreshToken(token_digest=digest(value), family=family, scope=scope, parent_id=parent_id)
+    )
 
 
 def issue(user_id: int, client_id: str, scope: str, value: str, ttl: int) -> RefreshFamily:
@@ -79,12 +91,39 @@ def find_for_refresh(value: str, client_id: str) -> RefreshToken | None:
     was already used is reuse: its family is revoked (and audited) before None comes back.
     """
     token = find(value)
-    if token is None or not is_usable(token):
+    return usable_for_refresh(token, client_id) if token is not None else None
+
+
+def usable_for_refresh(token: RefreshToken, client_id: str) -> RefreshToken | None:
+    """``token`` (found by :func:`find`) if a refresh may use it: unused, or a repeat within
+    the grace (see the module docstring; :func:`rotate` tells the two apart). None when its
+    family has ended; a used token outside the grace is reuse: its family is revoked (and
+    audited) before None comes back."""
+    if not is_usable(token):
         return None
-    if token.used_at is not None:
+    if token.used_at is not None and unused_child(token, client_id) is None:
         reuse_detected(token, "reused", client_id)
         return None
     return token
+
+
+def unused_child(token: RefreshToken, client_id: str) -> RefreshToken | None:
+    """For a used ``token`` presented again by ``client_id``: the unused token its use
+    produced, if that is the family's newest and the grace since the first use has not
+    passed; else None (reuse)."""
+    grace = current_app.config["REFRESH_REUSE_GRACE"]
+    used_at = token.used_at
+    if not grace or used_at is None or token.family.client_id != client_id:
+        return None
+    if utcnow() > used_at + timedelta(seconds=grace):
+        return None
+    newest = db.session.execute(
+        select(RefreshToken)
+        .where(RefreshToken.family_id == token.family_id)
+        .order_by(RefreshToken.id.desc())
+        .limit(1)
+    ).scalar_one()
+    return newest if newest.parent_id == token.id and newest.used_at is None else None
 
 
 def claim(token: RefreshToken) -> bool:
@@ -114,17 +153,29 @@ def rotate(old: RefreshToken, value: str, scope: str, client_id: str, username: 
     """Replace ``old`` by ``value`` in its family: the claim, the new token and the
     ``token.refresh`` event commit together, or not at all.
 
-    False when the claim is lost (a concurrent use of ``old``, or its family revoked
-    meanwhile): that is reuse, and the family is revoked.
+    ``old`` unused: it is claimed. ``old`` used (a repeat within the grace, as
+    :func:`usable_for_refresh` allowed): the unused child of its first use is claimed
+    instead, which revokes it, and the new token is ``old``'s child in its place.
+
+    False when the claim is lost (a concurrent use, or the family revoked meanwhile): that
+    is reuse, and the family is revoked.
     """
-    if not claim(old):
+    repeat = old.used_at is not None
+    target = unused_child(old, client_id) if repeat else old
+    if target is None or not claim(target):
         db.session.rollback()
         reuse_detected(old, "concurrent_use", client_id)
         return False
-    add_to_family(old.family, value, scope)
+    add_to_family(old.family, value, scope, parent=old)
     subject, details = f"family:{old.family_id}", {"scope": scope}
+    if repeat:
+        details["repeat"] = True  # a lost answer: the unused child was revoked
     audit.record("token.refresh", username, subject, details, commit=False, client_id=client_id)
     db.session.commit()
+    if repeat:
+        current_app.logger.info(
+            "refresh repeated within the grace: family %s lives on", old.family_id
+        )
     return True
 
 
