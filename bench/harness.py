@@ -219,6 +219,15 @@ def argon2_ceiling(seconds: int, processes: int = 2) -> float:
     return total / seconds
 
 
+def worker_cpu_seconds(server: Server) -> float:
+    """CPU time (user + system) the server's workers have used so far."""
+    ticks = 0
+    for pid in server.worker_pids():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def resident_memory_mb(server: Server) -> list[float]:
     sizes = []
     for pid in server.worker_pids():
