@@ -179,6 +179,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACCESS_TOKEN_TTL", _int_between(30, 86_400), 900),
     Setting("KEY_PUBLISH_SECONDS", _int_between(0, 604_800), JWKS_MAX_AGE + KEY_PUBLISH_MARGIN),
     Setting("REFRESH_TOKEN_TTL", _int_between(60, 31_536_000), 2_592_000),
+    Setting("REFRESH_REUSE_GRACE", _int_between(0, 60), 0),
     Setting("TOKEN_RATE_LIMIT", _rate_limit, "30/minute"),
     Setting("LOCKOUT_THRESHOLD", _int_between(3, 30), 10),
     Setting("LOCKOUT_BASE_SECONDS", _int_between(1, 86_400), 60),
@@ -280,4 +281,3 @@ def load_settings(
         if name not in known:
             settings[name] = value  # Flask's own keys (TESTING, ...) pass through untouched
     return settings
-    Setting("REFRESH_REUSE_GRACE", _int_between(0, 60), 0),
