@@ -131,3 +131,131 @@ def test_list_shows_each_client(runner):
         f"{public['client_id']}\tmobile\t(none)\t(any)\tpublic",
     ]
     assert confidential["client_secret"] not in result.stdout
+
+
+# --- delete, disable, enable, rotate-secret (SPEC §4; issue 10 item 17) ------------------------
+
+
+@pytest.fixture
+def confidential(runner, make_user) -> dict:
+    make_user("alice")
+    return create(runner, "app", "--grant-type", "password", "--grant-type", "refresh_token")
+
+
+def _login(client, made: dict):
+    response = password_grant(client, made["client_id"], made["client_secret"])
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def _refresh(client, client_id: str, secret: str, refresh_token: str):
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return client.post("/oauth/token", data=data, headers=basic_auth(client_id, secret))
+
+
+def _me(client, access_token: str) -> int:
+    return client.get("/api/me", headers={"Authorization": f"Bearer {access_token}"}).status_code
+
+
+def test_a_refresh_token_of_a_deleted_and_recreated_demo_client_is_refused(
+    runner, client, make_user
+) -> None:
+    """Issue 10 item 17: after `demo setup` recreated demo-client, a refresh token issued
+    to the old one worked with the new secret."""
+    from authserver.cli.demo import DEMO_CLIENT
+
+    make_user("alice")
+    first = clients.create("Demo client", ["password", "refresh_token"], client_id=DEMO_CLIENT)
+    old = _login(client, {"client_id": DEMO_CLIENT, "client_secret": first[1]})
+
+    assert invoke(runner, "clients", "delete", DEMO_CLIENT).exit_code == 0
+    _, new_secret = clients.create(
+        "Demo client", ["password", "refresh_token"], client_id=DEMO_CLIENT
+    )
+
+    response = _refresh(client, DEMO_CLIENT, new_secret, old["refresh_token"])
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
+    assert _me(client, old["access_token"]) == 401
+
+
+def test_delete_ends_the_clients_tokens_and_the_client(runner, client, confidential) -> None:
+    tokens = _login(client, confidential)
+
+    result = invoke(runner, "clients", "delete", confidential["client_id"])
+
+    assert result.exit_code == 0, result.output
+    assert clients.find_any(confidential["client_id"]) is None
+    assert _me(client, tokens["access_token"]) == 401
+    assert (
+        password_grant(
+            client, confidential["client_id"], confidential["client_secret"]
+        ).status_code
+        == 401
+    )
+
+
+def test_disable_refuses_tokens_and_ends_the_old_ones(runner, client, confidential) -> None:
+    tokens = _login(client, confidential)
+    client_id, secret = confidential["client_id"], confidential["client_secret"]
+
+    result = invoke(runner, "clients", "disable", client_id)
+
+    assert result.exit_code == 0, result.output
+    refused = password_grant(client, client_id, secret)
+    assert (refused.status_code, refused.get_json()["error"]) == (401, "invalid_client")
+    assert _refresh(client, client_id, secret, tokens["refresh_token"]).status_code == 401
+    assert _me(client, tokens["access_token"]) == 401
+    assert "disabled" in invoke(runner, "clients", "list").stdout
+
+
+def test_enable_lets_a_disabled_client_get_tokens_again_but_not_its_old_ones(
+    runner, client, confidential
+) -> None:
+    tokens = _login(client, confidential)
+    client_id, secret = confidential["client_id"], confidential["client_secret"]
+    invoke(runner, "clients", "disable", client_id)
+
+    result = invoke(runner, "clients", "enable", client_id)
+
+    assert result.exit_code == 0, result.output
+    assert _refresh(client, client_id, secret, tokens["refresh_token"]).status_code == 400
+    fresh = _login(client, confidential)
+    assert _me(client, fresh["access_token"]) == 200
+
+
+def test_rotate_secret_prints_the_new_secret_once_and_ends_the_tokens(
+    runner, client, confidential
+) -> None:
+    tokens = _login(client, confidential)
+    client_id, old_secret = confidential["client_id"], confidential["client_secret"]
+
+    result = invoke(runner, "clients", "rotate-secret", client_id)
+
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["client_id"] == client_id and printed["client_secret"] != old_secret
+    assert password_grant(client, client_id, old_secret).status_code == 401
+    assert (
+        _refresh(client, client_id, printed["client_secret"], tokens["refresh_token"]).status_code
+        == 400
+    )
+    assert _me(client, tokens["access_token"]) == 401
+    assert password_grant(client, client_id, printed["client_secret"]).status_code == 200
+    stored = clients.find(client_id).secret_digest
+    assert stored == hashlib.sha256(printed["client_secret"].encode()).hexdigest()
+
+
+def test_rotate_secret_of_a_public_client_is_refused_with_one_line(runner) -> None:
+    public = create(runner, "spa", "--grant-type", "password", "--public")
+
+    result = invoke(runner, "clients", "rotate-secret", public["client_id"])
+
+    assert_one_line_error(result, "public")
+
+
+@pytest.mark.parametrize("command", ["delete", "disable", "enable", "rotate-secret"])
+def test_unknown_client_id_is_refused_with_one_line(runner, command: str) -> None:
+    result = invoke(runner, "clients", command, "no-such-client")
+
+    assert_one_line_error(result, "no-such-client")

@@ -1,4 +1,8 @@
-"""``authserver clients create|list``."""
+"""``authserver clients create|list|delete|disable|enable|rotate-secret`` (SPEC §4).
+
+Deleting, disabling and rotating the secret of a client end its refresh families and cut
+off its access tokens (SPEC §12); an unknown id is refused with one line.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from authserver.cli.common import service_command
 from authserver.models.client import GRANT_TYPES
 from authserver.services import clients
 
-group = click.Group("clients", help="Register and list OAuth clients.")
+group = click.Group("clients", help="Register, list, disable and delete OAuth clients.")
 
 
 @service_command(group, "create")
@@ -36,6 +40,41 @@ def list_clients() -> None:
         flags = ["public" if client.is_public else "confidential"]
         if client.can_introspect:
             flags.append("introspect")
+        if client.disabled:
+            flags.append("disabled")
         scope = client.scope if client.scope is not None else "(any)"
         grants = client.grant_types or "(none)"
         click.echo(f"{client.client_id}\t{client.name}\t{grants}\t{scope}\t{','.join(flags)}")
+
+
+@service_command(group, "delete")
+@click.argument("client_id")
+def delete(client_id: str) -> None:
+    """Delete a client; its tokens end (a client made later with the same id gets none)."""
+    if not clients.delete(client_id):
+        raise click.ClickException(f"no client with id {client_id!r}")
+    click.echo(f"client {client_id} deleted; its tokens are revoked")
+
+
+@service_command(group, "disable")
+@click.argument("client_id")
+def disable(client_id: str) -> None:
+    """Disable a client: it cannot authenticate, so it gets no tokens; its tokens end."""
+    clients.set_disabled(client_id, True)
+    click.echo(f"client {client_id} disabled; its tokens are revoked")
+
+
+@service_command(group, "enable")
+@click.argument("client_id")
+def enable(client_id: str) -> None:
+    """Enable a disabled client again (the tokens its disable ended stay ended)."""
+    clients.set_disabled(client_id, False)
+    click.echo(f"client {client_id} enabled")
+
+
+@service_command(group, "rotate-secret")
+@click.argument("client_id")
+def rotate_secret(client_id: str) -> None:
+    """A new secret, printed once as JSON; the old one stops working and the tokens end."""
+    secret = clients.rotate_secret(client_id)
+    click.echo(json.dumps({"client_id": client_id, "client_secret": secret}))

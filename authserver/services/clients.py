@@ -1,4 +1,5 @@
-"""OAuth clients: registration (the secret is shown once, stored as a digest) and listing."""
+"""OAuth clients: registration (the secret is shown once, stored as a digest), listing, and the
+changes that end a client's tokens (delete, disable, rotate-secret: SPEC §4)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,35 @@ from authserver.models.client import GRANT_TYPES
 from authserver.policy import InvalidScope, parse_scope
 from authserver.security.digests import digest, new_secret
 from authserver.services import audit, policy_store, tokens
-from authserver.services.errors import Invalid
+from authserver.services.errors import Invalid, NotFound
 
 #: RFC 6749 Appendix A.1: client_id = *VSCHAR (printable ASCII); at most the column's 64.
 CLIENT_ID = re.compile(r"[\x20-\x7e]{1,64}")
 
 
 def find(client_id: str) -> Client | None:
-    """The client with this id; None, without a query, for an id no client can have.
+    """The enabled client with this id, as the OAuth endpoints see clients: a disabled
+    client is not found, so it cannot authenticate and gets no tokens."""
+    client = find_any(client_id)
+    return client if client is not None and not client.disabled else None
 
-    A presented client_id is untrusted input (PostgreSQL errors on a NUL byte in text).
-    """
+
+def find_any(client_id: str) -> Client | None:
+    """The client with this id, disabled or not; None, without a query, for an id no client
+    can have. A presented client_id is untrusted input (PostgreSQL errors on a NUL byte)."""
     if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
         return None
     return db.session.execute(
         select(Client).where(Client.client_id == client_id)
     ).scalar_one_or_none()
+
+
+def get(client_id: str) -> Client:
+    """The client with this id, disabled or not; NotFound names the id."""
+    client = find_any(client_id)
+    if client is None:
+        raise NotFound(f"no client with id {client_id!r}")
+    return client
 
 
 def _check_scope(scope: str | None) -> str | None:
@@ -97,16 +111,48 @@ def _audit_details(client: Client) -> dict:
 def delete(client_id: str, actor: str = "cli") -> bool:
     """Remove a client and end its tokens: its refresh-token families (SPEC §4: a client
     registered later under the same id must not inherit them) and, through a live cut-off,
-    its access tokens already issued (SPEC §12)."""
-    client = find(client_id)
+    its access tokens already issued (SPEC §12). False for an unknown id."""
+    client = find_any(client_id)
     if client is None:
         return False
     db.session.delete(client)
-    tokens.revoke_client_families(client_id, "client_deleted")
-    live.client_cut_off(client_id)  # also the call for a disable or a secret rotation
-    audit.record("client.deleted", actor, f"client:{client_id}", commit=False)
-    db.session.commit()
+    _end_tokens(client_id, "client_deleted", "client.deleted", actor)
     return True
+
+
+def set_disabled(client_id: str, disabled: bool, actor: str = "cli") -> Client:
+    """Disable a client (it can no longer authenticate, and its tokens end) or enable it
+    again (its old tokens stay ended). NotFound for an unknown id."""
+    client = get(client_id)
+    client.disabled = disabled
+    if disabled:
+        _end_tokens(client_id, "client_disabled", "client.disabled", actor)
+    else:
+        audit.record("client.enabled", actor, f"client:{client_id}", commit=False)
+        db.session.commit()
+    return client
+
+
+def rotate_secret(client_id: str, actor: str = "cli") -> str:
+    """A new secret for a confidential client (returned once, stored as a digest); the old
+    one stops working and the client's tokens end. Invalid for a public client."""
+    client = get(client_id)
+    if client.is_public:
+        raise Invalid(f"client {client_id!r} is public: it has no secret to rotate")
+    secret = new_secret(32)
+    client.secret_digest = digest(secret)
+    _end_tokens(client_id, "client_secret_rotated", "client.secret_rotated", actor)
+    return secret
+
+
+def _end_tokens(client_id: str, reason: str, event: str, actor: str) -> None:
+    """End the client's refresh families and cut off its access tokens (SPEC §4, §12) in
+    the caller's transaction, audit ``event`` and commit."""
+    ended = tokens.revoke_client_families(client_id, reason)
+    live.client_cut_off(client_id)
+    details = {"families_ended": len(ended)}
+    audit.record(event, actor, f"client:{client_id}", details, commit=False)
+    db.session.commit()
 
 
 def list_all() -> list[Client]:
