@@ -48,7 +48,10 @@ def get_document(document_id: int) -> Response:
 @bp.post("/documents")
 @require_scopes("documents:write")
 def create_document() -> tuple[Response, int]:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested too deep to parse: not a 500 (``silent`` misses it)
+        data = None
     if not isinstance(data, dict):
         abort(400, "The body must be a JSON object {title, body}.")
     title, body = data.get("title"), data.get("body")

@@ -65,8 +65,37 @@ def _typ_ok(header: dict) -> bool:
     return isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
 
 
+#: Claim shapes checked before anything reaches a database (PostgreSQL refuses NUL in text
+#: and overflows on huge numbers: a well-signed token with such claims was a 500).
+MAX_JTI = 64
+MAX_ID = 255
+MAX_TIME = 10**10  # the year 2286: any later exp, iat or nbf is not one we issued
+
+
+def _text_ok(value: object, longest: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable()
+
+
+def _time_ok(value: object) -> bool:
+    return type(value) is int and 0 <= value < MAX_TIME
+
+
+def _shapes_ok(claims: dict) -> bool:
+    """jti a string of 1-64 printable characters, sub and client_id printable strings,
+    exp/iat (and nbf if present) whole numbers of seconds in a sane range."""
+    times = [claims["exp"], claims["iat"], *([claims["nbf"]] if "nbf" in claims else [])]
+    return (
+        _text_ok(claims["jti"], MAX_JTI)
+        and _text_ok(claims["sub"], MAX_ID)
+        and _text_ok(claims["client_id"], MAX_ID)
+        and all(_time_ok(value) for value in times)
+    )
+
+
 def _extra_claims_ok(claims: dict) -> bool:
     """Types the registry does not check: what resource code reads must be what it expects."""
+    if not _shapes_ok(claims):
+        return False
     if not isinstance(claims.get("scope", ""), str):
         return False
     if not isinstance(claims["client_id"], str):
@@ -99,7 +128,7 @@ def decode(
     except JoseError:
         return None
     claims = token.claims
-    if claims["exp"] <= time.time() or not _extra_claims_ok(claims):
+    if not _extra_claims_ok(claims) or claims["exp"] <= time.time():
         return None  # the registry's leeway is for clock skew at issue, not for expiry
     if max_lifetime is not None and claims["exp"] - claims["iat"] > max_lifetime:
         return None

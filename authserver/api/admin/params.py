@@ -123,8 +123,12 @@ def page(items: list[T], limit: int, key: Callable[[T], object]) -> tuple[list[T
 
 
 def json_object() -> dict | None:
-    """The body as a JSON object, or None when it is not one."""
-    body = request.get_json(silent=True)
+    """The body as a JSON object, or None when it is not one (nor JSON nested too deep for
+    the parser: ``silent`` catches ValueError only, and RecursionError was a 500)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        return None
     return body if isinstance(body, dict) else None
 
 
