@@ -1,5 +1,7 @@
 """Engine settings per backend: psycopg 3 for PostgreSQL, WAL and a busy timeout for SQLite."""
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,27 @@ def database_uri(url: str | None, instance_path: str) -> str:
 
 
 CONNECT_TIMEOUT_SECONDS = 3
+#: The SQLite files: the database and the two SQLite makes beside it in WAL mode.
+SQLITE_SUFFIXES = ("", "-wal", "-shm")
+OWNER_ONLY = 0o600
+
+
+def sqlite_files(database: str | None) -> list[Path]:
+    """The database file of a SQLite URL's path and its -wal/-shm (existing or not); none
+    for an in-memory database."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return []
+    return [Path(database + suffix) for suffix in SQLITE_SUFFIXES]
+
+
+def restrict_sqlite_files(database: str | None) -> None:
+    """Make the SQLite files owner-only (SPEC §10: they hold password hashes and the audit
+    trail). SQLite gives the -wal and -shm it creates the database file's mode, so doing
+    this as a connection opens, before WAL is switched on, covers the files made later."""
+    for path in sqlite_files(database):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, OWNER_ONLY)
 
 
 def engine_options(uri: str) -> dict[str, Any]:
@@ -43,9 +66,11 @@ def tune_sqlite(engine: Engine) -> None:
     """
     if engine.dialect.name != "sqlite":
         return
+    database = engine.url.database
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
+        restrict_sqlite_files(database)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -16,6 +16,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from authserver.config import ConfigError
+from authserver.database import sqlite_files
 from authserver.extensions import db
 from authserver.services import clients
 
@@ -39,10 +40,26 @@ def check_settings(settings: Mapping[str, Any]) -> None:
 DEMO_CLIENT_IDS = ("demo-client", "demo-public")  # what `authserver demo setup` creates
 
 
+def check_database_files(app: Flask) -> None:
+    """A SQLite database, and its -wal/-shm, readable by others is refused in production:
+    they hold password hashes and the audit trail (SPEC §10)."""
+    if app.config["ENV"] != "production" or db.engine.dialect.name != "sqlite":
+        return
+    for path in sqlite_files(db.engine.url.database):
+        if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+            raise ConfigError(
+                f"AUTHSERVER_DATABASE_URL: {path} is readable by others "
+                "(chmod 600 the database and its -wal/-shm files)"
+            )
+
+
 def check_demo_data(app: Flask) -> None:
-    """No demo client (its secret was printed on a terminal) may exist in production."""
+    """No demo client (its secret was printed on a terminal) may exist in production; nor
+    a database file others can read (checked first, before a connection opens)."""
     if app.config["ENV"] != "production":
         return
+    with app.app_context():
+        check_database_files(app)
     with app.app_context():
         try:
             if not inspect(db.engine).has_table("clients"):
