@@ -32,6 +32,7 @@ class Owner:
         self.resyncs = 0
         self.confirmed = float("-inf")
         self.losses: list[str] = []
+        self.log_checks = 0
         self.changed = threading.Condition()
 
     def resync(self) -> None:
@@ -47,6 +48,11 @@ class Owner:
     def lost(self, reason: str) -> None:
         with self.changed:
             self.losses.append(reason)
+            self.changed.notify_all()
+
+    def check_log(self) -> None:
+        with self.changed:
+            self.log_checks += 1
             self.changed.notify_all()
 
     def wait(self, predicate, timeout: float = 5.0) -> bool:
@@ -205,6 +211,15 @@ def test_redis_feed_rereads_on_connect_and_on_publish_and_confirms(redis_feed, o
 
     assert owner.wait(lambda: owner.resyncs == 2)
     assert time.monotonic() - before < 0.5
+    assert owner.losses == []
+
+
+def test_redis_feed_looks_at_the_log_with_every_heartbeat(redis_feed, owner) -> None:
+    """A writer that dies between its commit and its PUBLISH announces nothing: the feed's
+    own look at the log (the owner's check_log) finds the change within a heartbeat."""
+    assert owner.confirmed_after(time.monotonic())
+    checks = owner.log_checks
+    assert owner.wait(lambda: owner.log_checks >= checks + 3, timeout=1.0)
     assert owner.losses == []
 
 

@@ -8,7 +8,8 @@ calls back into its owner (:class:`authserver.live.sync.LiveSync`):
   notification delivered before it has been re-read: every change committed before
   ``sent`` is applied;
 - ``lost(reason)``: the feed is down; the request path falls back to the database
-  until a heartbeat confirms again.
+  until a heartbeat confirms again;
+- ``check_log()`` (Redis only): read the log's newest seq, re-read the log if it moved.
 
 - :class:`LocalFeed` (SQLite): ``PRAGMA data_version`` on a connection of its own, read on
   the request path (local, a few microseconds). No thread.
@@ -16,7 +17,11 @@ calls back into its owner (:class:`authserver.live.sync.LiveSync`):
   point it past a transaction-mode pooler); heartbeat ``SELECT 1`` on that connection: a
   notification committed before it is delivered before its reply.
 - :class:`RedisFeed`: SUBSCRIBE; heartbeat PING on the pub/sub connection (its reply comes
-  after every message published before it).
+  after every message published before it), and with every heartbeat a look at the log's
+  newest seq in the database. A PUBLISH is not part of the writer's transaction: a writer
+  that dies between its commit and its PUBLISH announces nothing, and the look at the log
+  is what still brings that change within the bound (a heartbeat period, ~0.2 s). It is a
+  query of the feed thread, never of the request path.
 
 Both threads are daemons, started in the worker process on first use (never in the gunicorn
 master, which forks), reconnect with backoff and re-read the log on every (re)connect.
@@ -42,6 +47,7 @@ class FeedOwner(Protocol):
     def resync(self) -> None: ...
     def confirm(self, sent: float) -> None: ...
     def lost(self, reason: str) -> None: ...
+    def check_log(self) -> None: ...
 
 
 class FeedLost(Exception):
@@ -234,6 +240,9 @@ class RedisFeed(ThreadFeed):
     def _beat(self) -> None:
         sent = time.monotonic()
         self._pubsub.ping()
+        # Commits before ``sent`` that were never published (the writer died after its
+        # commit): the log itself says so. Read after ``sent``, so confirming it is sound.
+        self.owner.check_log()
         if self._wait_for("pong", sent):
             self.owner.resync()
         self.owner.confirm(sent)

@@ -125,20 +125,26 @@ def read_since(connection: Connection, after: int) -> list[Change]:
     return [_change(*row) for row in connection.execute(query)]
 
 
+def newest_seq(connection: Connection) -> int:
+    """The log's largest seq (0 when empty): one indexed read."""
+    newest = connection.execute(select(func.coalesce(func.max(LiveChange.seq), 0))).scalar()
+    return int(newest or 0)
+
+
 def read_all(connection: Connection, now: datetime) -> tuple[int, list[Change]]:
     """A process's first read: the newest seq, and the rows up to it that still matter.
 
     The newest seq is read first: a row committed between the two statements has a larger
     seq (commit order) and is read at the next ``read_since``.
     """
-    newest = connection.execute(select(func.coalesce(func.max(LiveChange.seq), 0))).scalar()
+    newest = newest_seq(connection)
     query = (
         select(*_COLUMNS)
         .where(LiveChange.seq <= newest)
         .where((LiveChange.until.is_(None)) | (LiveChange.until > now))
         .order_by(LiveChange.seq)
     )
-    return int(newest or 0), [_change(*row) for row in connection.execute(query)]
+    return newest, [_change(*row) for row in connection.execute(query)]
 
 
 def newest_policy(connection: Connection) -> tuple[int, str] | None:
@@ -171,6 +177,7 @@ __all__ = [
     "install",
     "lock",
     "newest_policy",
+    "newest_seq",
     "read_all",
     "read_since",
     "record",

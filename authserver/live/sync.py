@@ -105,6 +105,14 @@ class LiveSync:
         self.feed_error = reason
         telemetry.LIVE_FEED_UP.set(0)
 
+    def check_log(self) -> None:
+        """The Redis feed's look at the log: re-read it if its newest seq moved past ours
+        (a change committed but never published). One indexed query, on the feed thread."""
+        with self.engine.connect() as connection:
+            newest = log.newest_seq(connection)
+        if newest > self.state.last_seq:
+            self.sync(confirm=False)
+
     # -- syncing ----------------------------------------------------------------------
     def sync(self, confirm: bool = True) -> None:
         """Read the log since ``last_seq`` (everything on the first read); reload the policy
