@@ -545,4 +545,6 @@ def test_role_name_with_space_control_or_over_100_characters_is_an_error(name):
     document = {"version": 1, "scopes": {"a": "A"}, "roles": {name: {"scopes": ["a"]}}}
     result = load_policy_data(document)
     assert result.policy is None
-    assert any("role name must be 1-100 characters" in i.message for i in result.errors)
+    assert any(
+        "role name must be an ASCII letter, then letters" in i.message for i in result.errors
+    )

@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from authserver.policy.issues import Locate, Path, PolicyIssue, Reporter, format_path
+from authserver.policy.schema import ROLE_NAME_RULE, is_role_name
 from authserver.policy.yamltree import Converter, NodeLocator, compose
 
 YAML, JSON = "yaml", "json"
 #: Members of a GET /admin/roles/<name> answer that are not part of the role as written:
 #: accepted (and ignored) in a PUT, so a fetched role can be edited and sent back.
 READ_ONLY_ROLE_MEMBERS = ("name", "effective_scopes", "inherited_by")
-MAX_ROLE_NAME = 100  # the length of user_roles.role
 
 
 class BodyError(ValueError):
@@ -149,10 +149,10 @@ def read_role(name: str, body: bytes | str, kind: str) -> RoleBody:
 
 
 def check_role_name(name: str) -> None:
-    """A role name users can hold: it fits ``user_roles.role`` and has no control character
-    (PostgreSQL refuses NUL in text, so such a role could never be assigned)."""
-    if len(name) > MAX_ROLE_NAME or not name.isprintable():
-        raise _refuse(("roles", name), f"a role name is 1-{MAX_ROLE_NAME} printable characters")
+    """A role name by the rule the whole-policy path applies too (schema.is_role_name):
+    ASCII, so no look-alike or bidi control passes on one path and not the other."""
+    if not is_role_name(name):
+        raise _refuse(("roles", name), ROLE_NAME_RULE)
 
 
 def _without_read_only(name: str, data: object) -> object:

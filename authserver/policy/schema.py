@@ -114,16 +114,25 @@ def _check_roles(value: object, rep: Reporter) -> dict[str, RoleDraft]:
         return {}
     roles: dict[str, RoleDraft] = {}
     for name, body in value.items():
-        if not isinstance(name, str) or not ROLE_NAME.match(name):
+        if not is_role_name(name):
             rep.error(("roles", name), ROLE_NAME_RULE, key=True)
             continue
         roles[name] = _check_role(name, body, rep)
     return roles
 
 
-# Role names are stored per user (``user_roles.role``, 100 characters) and shown in tokens.
-ROLE_NAME = re.compile(r"^[^\x00-\x20\x7f]{1,100}$")
-ROLE_NAME_RULE = "role name must be 1-100 characters with no spaces or control characters"
+# Role names are stored per user, shown in tokens and read by people (SPEC §10): ASCII only,
+# so no look-alike (Cyrillic or fullwidth letters, bidi controls) can pass for another role.
+ROLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # always used with fullmatch
+ROLE_NAME_RULE = (
+    "role name must be an ASCII letter, then letters, digits, '_', '-' or '.', "
+    "at most 64 characters"
+)
+
+
+def is_role_name(name: object) -> bool:
+    """Whether ``name`` follows the one role-name rule every path applies (SPEC §10)."""
+    return isinstance(name, str) and ROLE_NAME.fullmatch(name) is not None
 
 
 def _check_role(name: str, body: object, rep: Reporter) -> RoleDraft:
