@@ -179,6 +179,16 @@ def test_put_without_if_match_is_428(client, admin):
     assert_unchanged(client, admin, *before)
 
 
+def test_428_detail_names_the_live_version(client, admin):
+    """Issue 10 item 19: not always ``"3"``, the version to send."""
+    first = client.put("/admin/policy", headers=writing(admin, 1), data=NEW_SCOPE_YAML)
+    assert first.status_code == 200
+    response = client.put("/admin/policy", headers=writing(admin, None), data=NEW_SCOPE_YAML)
+    assert 'If-Match: "2"' in assert_problem(response, 428)["detail"]
+    response = client.delete("/admin/roles/admin", headers=admin)
+    assert 'If-Match: "2"' in assert_problem(response, 428)["detail"]
+
+
 def test_put_if_match_star_is_428(client, admin):
     before = live(client, admin)
     response = client.put("/admin/policy", headers=writing(admin, "*"), data=NEW_SCOPE_YAML)

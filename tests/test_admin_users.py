@@ -158,7 +158,7 @@ def test_list_users_shape_sorted_by_username(client, admin, make_user) -> None:
     assert [u["username"] for u in body["users"]] == ["bob", "carol", "root"]
     assert body["next_cursor"] is None
     carol = body["users"][1]
-    assert set(carol) == {"username", "roles", "disabled", "created_at"}
+    assert set(carol) == {"username", "roles", "disabled", "locked", "locked_until", "created_at"}
     assert carol["roles"] == ["editor"] and carol["disabled"] is False
     assert carol["created_at"].endswith("Z")
 

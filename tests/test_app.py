@@ -112,7 +112,7 @@ def test_flask_app_wsgi_offers_the_same_commands(tmp_path):
     run = dict(env=env, cwd=PROJECT, capture_output=True, text=True, timeout=60, check=False)
 
     upgrade = subprocess.run([*flask, "db", "upgrade"], **run)
-    create = subprocess.run([*flask, "users", "create", "dana"], input="pw\n", **run)
+    create = subprocess.run([*flask, "users", "create", "dana"], input="long enough pw\n", **run)
     listed = subprocess.run([*flask, "users", "list"], **run)
 
     assert "policy version 1 seeded" in upgrade.stdout, upgrade.stderr

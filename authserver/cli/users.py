@@ -1,4 +1,4 @@
-"""``authserver users create|set-roles|disable|enable|revoke-tokens|list``."""
+"""``authserver users create|set-password|set-roles|disable|enable|unlock|revoke-tokens|list``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,23 @@ def create(username: str, roles: tuple[str, ...]) -> None:
     """Create a user; the password comes from a hidden prompt or standard input."""
     user = users.create(username, read_password(), roles)
     click.echo(f"created user {user.username} with roles: {', '.join(user.roles) or '(none)'}")
+
+
+@service_command(group, "set-password")
+@click.argument("username")
+def set_password(username: str) -> None:
+    """Give a user a new password (hidden prompt or standard input, as for create); the
+    user's refresh-token families end and its access tokens are cut off."""
+    users.set_password(username, read_password())
+    click.echo(f"{username}: password changed; every earlier token of the user is ended")
+
+
+@service_command(group, "unlock")
+@click.argument("username")
+def unlock(username: str) -> None:
+    """Clear a user's failed-login count and any lockout."""
+    users.unlock(username)
+    click.echo(f"{username} unlocked")
 
 
 @service_command(group, "set-roles")
@@ -72,7 +89,10 @@ def revoke_tokens(username: str) -> None:
 
 @service_command(group, "list")
 def list_users() -> None:
-    """One line per user: username, state, roles."""
+    """One line per user: username, state (a locked account: ``locked until <time>``), roles."""
     for user in users.list_all():
         status = "disabled" if user.disabled else "enabled"
+        until = users.locked_until(user)
+        if until is not None:
+            status += f",locked until {until.isoformat(timespec='seconds')}"
         click.echo(f"{user.username}\t{status}\t{' '.join(user.roles) or '-'}")

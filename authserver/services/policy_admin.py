@@ -49,9 +49,9 @@ __all__ = [
 MAX_COMMENT = 500  # the length of policy_versions.comment
 
 PRECONDITION_REQUIRED = (
-    'send If-Match with the ETag of the policy version you edited (e.g. If-Match: "3", '
-    "from GET /admin/policy); If-Match: * is not accepted since it could overwrite "
-    "another admin's change"
+    "send If-Match with the ETag of the policy version you edited (the live one is "
+    'If-Match: "{live}", from GET /admin/policy); If-Match: * is not accepted since it '
+    "could overwrite another admin's change"
 )
 
 
@@ -145,7 +145,7 @@ def _write(options: WriteOptions, edit: Edit, check: Check | None = None) -> Sav
     if check is not None:
         check(old)
     if options.conditional and options.expected is None:
-        raise PreconditionRequired(PRECONDITION_REQUIRED)
+        raise PreconditionRequired(PRECONDITION_REQUIRED.format(live=base))
     policy_store.check_expected(base, options.expected)
     revision, note = edit(old)
     policy = revision.policy

@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import re
+import time
+import unicodedata
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, select
 
 from authserver import live
 from authserver.extensions import db
 from authserver.models import User, UserRole
+from authserver.security.digests import digest
 from authserver.services import audit, policy_store, tokens
 from authserver.services.errors import Conflict, Invalid, NotFound
 from authserver.state import state
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}")  # always used with fullmatch
+USERNAME_RULE = (
+    "a username is 1-150 ASCII letters, digits or ._@+- and starts with a letter or digit "
+    "(no other script, look-alike, control or bidi character)"
+)
 MAX_PASSWORD_LENGTH = 1024
+DEFAULT_MIN_PASSWORD_LENGTH = 8
+
+
+def canonical(username: str) -> str:
+    """The form two usernames are compared in (SPEC §10): NFKC, then case folding, so
+    ``Alice``, ``ALICE`` and fullwidth ``ａlice`` are one name and cannot coexist."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
 
 
 def find(username: str) -> User | None:
@@ -61,19 +77,30 @@ def check_roles(roles: Iterable[str]) -> list[str]:
 
 
 def check_password(password: str) -> None:
+    """Refuse a password shorter than AUTHSERVER_MIN_PASSWORD_LENGTH or absurdly long."""
+    shortest = current_app.config.get("MIN_PASSWORD_LENGTH", DEFAULT_MIN_PASSWORD_LENGTH)
     if not password:
         raise Invalid("the password is empty")
+    if len(password) < shortest:
+        raise Invalid(f"the password is shorter than {shortest} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise Invalid(f"the password is longer than {MAX_PASSWORD_LENGTH} characters")
 
 
 def create(username: str, password: str, roles: Iterable[str] = (), actor: str = "cli") -> User:
+    """A new user; refused when its name is not of the USERNAME shape after NFKC, or is the
+    same as an existing name once both are normalised and case-folded (SPEC §10)."""
+    username = unicodedata.normalize("NFKC", username)
     if not USERNAME.fullmatch(username):
-        raise Invalid("a username is 1-150 letters, digits or ._@+- and starts alphanumeric")
+        raise Invalid(USERNAME_RULE)
     check_password(password)
     roles = check_roles(roles)
-    if find(username) is not None:
-        raise Conflict(f"user {username!r} exists")
+    same = select(User.username).where(func.lower(User.username) == canonical(username))
+    existing = db.session.execute(same.limit(1)).scalar()
+    if existing is not None:
+        raise Conflict(
+            f"user {existing!r} exists" + ("" if existing == username else " (same name)")
+        )
     user = User(username=username, password_hash=state().passwords.hash(password))
     user.role_rows = [UserRole(role=role) for role in roles]
     db.session.add(user)
@@ -98,12 +125,32 @@ def set_roles(username: str, roles: Iterable[str], actor: str = "cli") -> User:
 
 
 def set_password(username: str, password: str, actor: str = "cli") -> User:
+    """A new password: the user's refresh-token families end and, through a live cut-off,
+    the access tokens already issued (SPEC §4), so an old session cannot outlive it."""
     check_password(password)
     user = get(username)
     user.password_hash = state().passwords.hash(password)
+    families = tokens.revoke_user_families(user.id, "password_changed")
     live.user_cut_off(user.id)
-    audit.record("user.password_changed", actor, f"user:{username}", commit=False)
+    details = _families_details(families)
+    audit.record("user.password_changed", actor, f"user:{username}", details, commit=False)
     db.session.commit()
+    return user
+
+
+def locked_until(user: User) -> datetime | None:
+    """When the account's login lockout ends, or None when it is not locked."""
+    until = state().lockout.locked_until(digest(user.username))
+    return datetime.fromtimestamp(until, UTC) if until > time.time() else None
+
+
+def unlock(username: str, actor: str = "cli") -> User:
+    """Clear the account's failed-login count and lockout; audited when it was locked."""
+    user = get(username)
+    was_locked = locked_until(user) is not None
+    state().lockout.reset(digest(user.username))
+    if was_locked:
+        audit.record("user.unlocked", actor, f"user:{username}")
     return user
 
 

@@ -1,4 +1,4 @@
-"""/admin/users: list users, change their roles, disable, enable, revoke their tokens.
+"""/admin/users: list users, change their roles, disable, enable, unlock, revoke their tokens.
 
 Every change is audited with the caller as the actor (``params.actor``). Errors are RFC
 9457 problem details, from the service's own errors: 404 for an unknown user, 422 for a
@@ -6,6 +6,8 @@ body that is not ``{"roles": [strings]}`` or names roles the live policy does no
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from flask import Blueprint, Flask, Response, jsonify
 
@@ -20,12 +22,20 @@ bp = Blueprint("admin_users", __name__, url_prefix="/admin")
 render_errors_with(bp, render_problem)
 
 
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def user_json(user: User) -> dict:
+    """A user as the admin API shows it; ``locked_until`` is null unless logins are locked."""
+    until = users.locked_until(user)
     return {
         "username": user.username,
         "roles": sorted(user.roles),
         "disabled": user.disabled,
-        "created_at": user.created_at.isoformat().replace("+00:00", "Z"),
+        "locked": until is not None,
+        "locked_until": _iso(until) if until is not None else None,
+        "created_at": _iso(user.created_at),
     }
 
 
@@ -80,6 +90,13 @@ def disable(username: str) -> Response:
 def enable(username: str) -> Response:
     """Enable the user again (families ended by disabling stay ended)."""
     return jsonify(user_json(users.set_disabled(username, False, actor=params.actor())))
+
+
+@bp.post("/users/<username>/unlock")
+@require_scopes("users:write")
+def unlock(username: str) -> Response:
+    """Clear the user's failed-login count and lockout (SPEC §8)."""
+    return jsonify(user_json(users.unlock(username, actor=params.actor())))
 
 
 @bp.post("/users/<username>/revoke-tokens")
