@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The address is checked first: a second `make run` must not reset the demo credentials
+# the first one printed (demo setup) before it fails to bind.
 run: $(STAMP)
+	$(BIN)/python -m authserver.bind_check
 	$(BIN)/authserver db upgrade
 	$(BIN)/authserver demo setup
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app

@@ -182,6 +182,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REFRESH_REUSE_GRACE", _int_between(0, 60), 0),
     Setting("TOKEN_RATE_LIMIT", _rate_limit, "30/minute"),
     Setting("LOCKOUT_THRESHOLD", _int_between(3, 30), 10),
+    Setting("MIN_PASSWORD_LENGTH", _int_between(1, 1024), 8),
+    Setting("METRICS", _choice(("on", "off")), "on"),
+    Setting("METRICS_TOKEN", _optional_text),
     Setting("LOCKOUT_BASE_SECONDS", _int_between(1, 86_400), 60),
     Setting("LOCKOUT_MAX_SECONDS", _int_between(1, 86_400), 900),
     Setting("LOCKOUT_RESET_SECONDS", _int_between(60, 604_800), 43_200),
@@ -240,6 +243,44 @@ def _check_together(settings: Mapping[str, Any]) -> None:
         )
 
 
+def bind_issuer(bind: str) -> str | None:
+    """The http:// issuer a gunicorn bind address is reached at (``0.0.0.0`` and ``[::]``
+    as the loopback address); None for a unix socket or an address with no port."""
+    host, sep, port = bind.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or bind.startswith(("unix:", "fd://")):
+        return None
+    host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)
+    return f"http://{host}:{port}"
+
+
+def issuer_bind_mismatch(settings: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    """A warning when AUTHSERVER_BIND and an http:// AUTHSERVER_ISSUER name different
+    addresses: clients reach an http issuer directly, and strict ones (RFC 8414 §3.3)
+    refuse metadata whose issuer is not where they fetched it. An https issuer is taken
+    to be a TLS proxy in front of the bind, and is not compared."""
+    bind = environ.get(PREFIX + "BIND") or "127.0.0.1:5000"
+    bound, issuer = bind_issuer(bind), settings["ISSUER"]
+    if bound is None or not issuer.startswith("http://") or _same_place(issuer, bind, bound):
+        return None
+    return (
+        f"warning: {PREFIX}ISSUER={issuer} but {PREFIX}BIND serves {bound}: clients that "
+        "check the issuer (RFC 8414 §3.3) will refuse it; set both to the same address"
+    )
+
+
+def _same_place(issuer: str, bind: str, bound: str) -> bool:
+    """Whether the issuer names the bound port, and the bound host unless the bind
+    listens on every address (then any host name may reach it)."""
+    loopback = {"localhost": "127.0.0.1"}
+    mine, theirs = urlsplit(issuer), urlsplit(bound)
+    if (mine.port or 80) != theirs.port:
+        return False
+    if bind.strip().startswith(("0.0.0.0:", "[::]:")):
+        return True
+    host = mine.hostname or ""
+    return loopback.get(host, host) == loopback.get(theirs.hostname or "", theirs.hostname)
+
+
 def load_settings(
     env: str | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -277,6 +318,8 @@ def load_settings(
             where = sources[setting.name]
             raise ConfigError(f"{PREFIX}{setting.name} ({where}): {exc}") from None
     _check_together(settings)
+    if env == "development" and sources["ISSUER"] == "default" and PREFIX + "BIND" in environ:
+        settings["ISSUER"] = bind_issuer(environ[PREFIX + "BIND"]) or settings["ISSUER"]
     for name, value in raw.items():
         if name not in known:
             settings[name] = value  # Flask's own keys (TESTING, ...) pass through untouched

@@ -66,11 +66,12 @@ if METRICS_DIR_IS_OURS:
 
 def on_starting(server) -> None:
     """Build the app once in the master: bad configuration stops the start here, with one
-    line. It also creates the signing-key file and seeds the policy before any worker runs.
+    line, and an http issuer that is not the bound address gets one warning line. It also
+    creates the signing-key file and seeds the policy before any worker runs.
     The master's database connections are closed; each worker builds its own app."""
     _remove_samples(METRICS_DIR)  # samples of an earlier run are stale
     from authserver.app import create_app
-    from authserver.config import ConfigError
+    from authserver.config import ConfigError, issuer_bind_mismatch
     from authserver.extensions import db
     from authserver.services.errors import ServiceError
 
@@ -78,6 +79,9 @@ def on_starting(server) -> None:
         app = create_app()
     except (ConfigError, ServiceError) as exc:
         _fail(str(exc), status=4)
+    warning = issuer_bind_mismatch(app.config, {"AUTHSERVER_BIND": (server.cfg.bind or [bind])[0]})
+    if warning:
+        print(f"authserver: {warning}", file=sys.stderr, flush=True)
     with app.app_context():
         db.engine.dispose()
 

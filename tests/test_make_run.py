@@ -50,11 +50,12 @@ def run_env(tmp_path) -> dict[str, str]:
 def server(run_env, gunicorns: Gunicorns) -> tuple[Server, str]:
     """Runs the recipe; returns the server, once up, and what `demo setup` printed.
     gunicorn's log is shown when it does not start."""
-    *setup, serve = make_run_recipe()
+    check, *setup, serve = make_run_recipe()
+    assert check[1:] == ["-m", "authserver.bind_check"]
     assert [step[1:3] for step in setup] == [["db", "upgrade"], ["demo", "setup"]]
     assert serve[0].endswith("gunicorn") and "wsgi:app" in serve
     printed = ""
-    for step in setup:
+    for step in [check, *setup]:
         done = subprocess.run(
             step, env=run_env, cwd=PROJECT, capture_output=True, text=True, timeout=60
         )
@@ -100,3 +101,33 @@ def test_make_run_serves_metadata_and_demo_credentials_work(server):
     )
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["refresh_token"] != tokens["refresh_token"]
+
+
+def test_second_make_run_fails_with_one_line_before_touching_any_data(server, run_env):
+    """Issue 10 item 13: with the server up, the recipe stops at its first step, so the
+    demo credentials the first run printed keep working."""
+    base, printed = server[0].base, server[1]
+    check, *_ = make_run_recipe()
+
+    second = subprocess.run(
+        check, env=run_env, cwd=PROJECT, capture_output=True, text=True, timeout=60
+    )
+
+    assert second.returncode != 0
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and run_env["AUTHSERVER_BIND"] in lines[0]
+    assert "already in use" in lines[0] and "Traceback" not in second.stderr
+    users, client_id, secret, _ = credentials(printed)
+    token = requests.post(
+        f"{base}/oauth/token",
+        data={"grant_type": "password", "username": "alice", "password": users["alice"][0]},
+        auth=(client_id, secret),
+        timeout=10,
+    )
+    assert token.status_code == 200, token.text
+
+
+def test_bind_check_passes_on_a_free_address(run_env):
+    check, *_ = make_run_recipe()
+    done = subprocess.run(check, env=run_env, cwd=PROJECT, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == ""

@@ -9,12 +9,13 @@ without importing web plumbing.
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -90,16 +91,32 @@ def _form_grant_type() -> str | None:
 
 
 def _metrics() -> Response:
+    """The merged samples; with AUTHSERVER_METRICS_TOKEN set, only for a request bearing it
+    (the counters tell an attacker how its guessing goes: /metrics must not be public)."""
+    token = current_app.config.get("METRICS_TOKEN")
+    if token and not _bears(token):
+        return Response(
+            "metrics need Authorization: Bearer <AUTHSERVER_METRICS_TOKEN>\n",
+            401,
+            {"WWW-Authenticate": 'Bearer realm="metrics"', "Content-Type": "text/plain"},
+        )
     body, content_type = render()
     return Response(body, content_type=content_type)
 
 
+def _bears(token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+
+
 def init_app(app: Flask) -> None:
-    """The request timer (middleware), the token-request count and the /metrics route."""
+    """The request timer (middleware), the token-request count and the /metrics route
+    (not registered with AUTHSERVER_METRICS=off)."""
     app.wsgi_app = RequestTimer(app.wsgi_app)  # type: ignore[method-assign]
     # Registered for the token endpoint's blueprint only (by name: it is registered later).
     app.after_request_funcs.setdefault(TOKEN_ENDPOINT.split(".")[0], []).append(_count_unanswered)
-    app.add_url_rule("/metrics", "metrics", _metrics, methods=["GET"])
+    if app.config.get("METRICS", "on") != "off":
+        app.add_url_rule("/metrics", "metrics", _metrics, methods=["GET"])
 
 
 TOKEN_ENDPOINT = "oauth.token"
