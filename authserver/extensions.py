@@ -1,5 +1,6 @@
 """Flask extensions with no per-app state; each app binds them in create_app."""
 
+import logging
 from typing import TYPE_CHECKING
 
 from flask_migrate import Migrate
@@ -12,7 +13,27 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+class _SQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy whose end-of-request cleanup cannot turn an answer into a 500.
+
+    The session is removed in the app context's teardown, after the view has answered; on
+    a connection the database has dropped (a restart, a killed backend) the rollback there
+    raises, and gunicorn answered its HTML 500 page instead of the answer already made
+    (issue 10 item 7). Here the error is logged and the session discarded anyway; the pool
+    has invalidated the dead connection, so the next request gets a good one.
+    """
+
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        try:
+            super()._teardown_session(exc)
+        except Exception:
+            logging.getLogger("authserver").exception(
+                "database session teardown failed (connection lost?); the answer stands"
+            )
+            self.session.registry.clear()  # remove() stopped before it forgot the session
+
+
+db = _SQLAlchemy(model_class=Base)
 migrate = Migrate()
 principal = Principal(use_sessions=False)  # no static folder: nothing to skip
 
