@@ -32,6 +32,7 @@ def test_scope_granted_through_two_levels_of_inheritance(client, admin, make_use
         "user_roles": ["editor"],
         "requested": ["documents:read"],
         "granted": "documents:read",
+        "outcome": "granted",
         "scopes": {
             "documents:read": {
                 "granted": True,

@@ -15,6 +15,8 @@ REASONS = {
     "no_role_grants": "no role of the user grants it",
     "client_not_allowed": "the client may not ask for it",
     "user_disabled": "the user is disabled",
+    "client_disabled": "the client is disabled",
+    "client_grant_type": "the client may not use the password grant",
     "request_invalid": "another requested scope makes the whole request invalid_scope",
 }
 
@@ -87,7 +89,7 @@ def explain_lines(result: dict) -> list[str]:
     lines = [who, f"requested: {' '.join(result['requested']) or '(no scope parameter)'}"]
     lines.append(f"granted: {result['granted'] if result['granted'] is not None else 'nothing'}")
     if "error" in result:
-        lines.append(f"error: {result['error']}")
+        lines.append(f"error: {result['outcome']}: {result['error']}")
     for scope, verdict in result["scopes"].items():
         chains = "; ".join(_chain(grant) for grant in verdict["roles"])
         if verdict["granted"]:

@@ -1,9 +1,10 @@
 """Why a user gets a scope, or why not (SPEC §8 ``/admin/explain``).
 
-The verdict comes from :func:`grant_scopes`, the rule the token endpoint applies, so an
-explanation can never disagree with what a token request would get; this module only adds
-the reasons: which roles grant each scope and through which inheritance chain, or what
-stops it.
+The verdict comes from :func:`decide_password_grant`, the checks the token endpoint makes
+in its order (the client's state and grant types, the user's state, then the granting rule
+of :func:`grant_scopes`), so an explanation can never disagree with what a token request
+would get; this module only adds the reasons: which roles grant each scope and through
+which inheritance chain, or what stops it.
 """
 
 from __future__ import annotations
@@ -11,19 +12,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from authserver.policy.granting import grant_scopes
+from authserver.policy.granting import ClientFacts, decide_password_grant
 from authserver.policy.model import Policy, Role
-from authserver.policy.scopes import InvalidScope, wildcard_prefix
+from authserver.policy.scopes import wildcard_prefix
 
 UNDECLARED = "undeclared"
 NO_ROLE_GRANTS = "no_role_grants"
 CLIENT_NOT_ALLOWED = "client_not_allowed"
 USER_DISABLED = "user_disabled"
+CLIENT_DISABLED = "client_disabled"
+CLIENT_GRANT_TYPE = "client_grant_type"
 #: The scope alone would be granted, but another requested scope makes the whole request
 #: ``invalid_scope`` (an undeclared or malformed one), so the token endpoint grants nothing.
 REQUEST_INVALID = "request_invalid"
 
-DISABLED_MESSAGE = "the user is disabled: the token endpoint refuses the login (invalid_grant)"
+#: The request-wide refusals, by the RFC 6749 error the token endpoint answers.
+REQUEST_REASONS = {
+    "invalid_client": CLIENT_DISABLED,
+    "unauthorized_client": CLIENT_GRANT_TYPE,
+    "invalid_grant": USER_DISABLED,
+}
 
 
 @dataclass(frozen=True)
@@ -60,17 +68,20 @@ class ScopeVerdict:
 
 @dataclass(frozen=True)
 class Explanation:
-    """``granted`` is what the token endpoint would grant (None: it answers an error)."""
+    """``granted`` is what the token endpoint would grant (None: it answers an error);
+    ``outcome`` is ``granted`` or that RFC 6749 error code, ``error`` says why."""
 
     requested: tuple[str, ...]
     granted: tuple[str, ...] | None
     error: str | None
     verdicts: tuple[ScopeVerdict, ...]
+    outcome: str = "granted"
 
     def to_dict(self) -> dict:
         body: dict[str, object] = {
             "requested": list(self.requested),
             "granted": " ".join(self.granted) if self.granted is not None else None,
+            "outcome": self.outcome,
         }
         if self.error is not None:
             body["error"] = self.error
@@ -82,33 +93,27 @@ def explain_grant(
     policy: Policy,
     requested: Iterable[str] | None,
     user_roles: Iterable[str],
-    client_scopes: Iterable[str] | None,
+    client: ClientFacts | None,
     *,
     user_disabled: bool = False,
 ) -> Explanation:
     """Explain a password-grant request for ``requested`` (None: no ``scope`` parameter,
-    in which case every declared scope is explained)."""
+    in which case every declared scope is explained) by ``client`` (None: any client)."""
     wanted = tuple(dict.fromkeys(requested or ()))
     roles = tuple(dict.fromkeys(user_roles))
-    allowed = None if client_scopes is None else frozenset(client_scopes)
-    granted: tuple[str, ...] | None
-    error = None
-    try:
-        granted = tuple(grant_scopes(policy, wanted or None, roles, allowed))
-    except InvalidScope as exc:
-        granted, error = None, exc.description
-    if user_disabled:
-        granted, error = None, DISABLED_MESSAGE
-    subjects = wanted or tuple(policy.scopes)
-    given = frozenset(granted or ())
+    decision = decide_password_grant(policy, wanted or None, roles, user_disabled, client)
+    refused = REQUEST_REASONS.get(decision.error or "")
+    allowed = client.scopes if client is not None else None
+    given = frozenset(decision.granted or ())
     verdicts = []
-    for scope in subjects:
+    for scope in wanted or tuple(policy.scopes):
         grants = role_grants(policy, roles, scope)
         reason = None
         if scope not in given:
-            reason = _reason(policy, scope, grants, allowed, user_disabled)
+            reason = refused or _reason(policy, scope, grants, allowed)
         verdicts.append(ScopeVerdict(scope, scope in given, grants, reason))
-    return Explanation(wanted, granted, error, tuple(verdicts))
+    outcome = decision.error or "granted"
+    return Explanation(wanted, decision.granted, decision.description, tuple(verdicts), outcome)
 
 
 def role_grants(policy: Policy, roles: Iterable[str], scope: str) -> tuple[Grant, ...]:
@@ -137,11 +142,8 @@ def _reason(
     scope: str,
     grants: tuple[Grant, ...],
     allowed: frozenset[str] | None,
-    user_disabled: bool,
 ) -> str:
     """The first thing that stops ``scope``, in the order an admin would fix them."""
-    if user_disabled:
-        return USER_DISABLED
     if scope not in policy.scopes:
         return UNDECLARED
     if not grants:

@@ -10,9 +10,60 @@ the response's ``scope`` says what was granted (RFC 6749 §3.3).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from authserver.policy.model import Policy
 from authserver.policy.scopes import SCOPE_TOKEN, InvalidScope
+
+PASSWORD_GRANT = "password"
+
+
+@dataclass(frozen=True)
+class ClientFacts:
+    """What the token endpoint checks of a client: may it use the grant (else RFC 6749
+    ``unauthorized_client``), is it disabled (it cannot authenticate: ``invalid_client``),
+    and which scopes it may ask for (None: not restricted)."""
+
+    grant_types: frozenset[str]
+    scopes: frozenset[str] | None
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A token request's outcome: the granted scopes, or the RFC 6749 §5.2 error."""
+
+    granted: tuple[str, ...] | None
+    error: str | None = None
+    description: str | None = None
+
+
+DISABLED_CLIENT = "the client is disabled: it cannot authenticate (invalid_client)"
+NO_PASSWORD_GRANT = "the client may not use the password grant (unauthorized_client)"
+DISABLED_USER = "the user is disabled: the token endpoint refuses the login (invalid_grant)"
+
+
+def decide_password_grant(
+    policy: Policy,
+    requested: Iterable[str] | None,
+    user_roles: Iterable[str],
+    user_disabled: bool,
+    client: ClientFacts | None,
+) -> Decision:
+    """What a password-grant request with the right password gets, in the order the token
+    endpoint checks (client, its grant types, the user, then the scopes). ``client`` None:
+    no particular client (only the user's roles and the policy count)."""
+    if client is not None and client.disabled:
+        return Decision(None, "invalid_client", DISABLED_CLIENT)
+    if client is not None and PASSWORD_GRANT not in client.grant_types:
+        return Decision(None, "unauthorized_client", NO_PASSWORD_GRANT)
+    if user_disabled:
+        return Decision(None, "invalid_grant", DISABLED_USER)
+    allowed = client.scopes if client is not None else None
+    try:
+        return Decision(tuple(grant_scopes(policy, requested, user_roles, allowed)))
+    except InvalidScope as exc:
+        return Decision(None, "invalid_scope", exc.description)
 
 
 def grant_scopes(

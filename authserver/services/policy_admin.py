@@ -26,6 +26,7 @@ from authserver.policy import (
 )
 from authserver.policy.bodies import JSON, YAML
 from authserver.policy.edits import Revision
+from authserver.policy.granting import ClientFacts
 from authserver.policy.scopes import InvalidScope
 from authserver.services import clients, policy_store, users
 from authserver.services.errors import BadRequest, NotFound, PreconditionRequired, ServiceError
@@ -164,13 +165,15 @@ def diff_versions(old: int, new: int) -> PolicyDiff:
 
 
 def explain(username: str, scope: str | None, client_id: str | None = None) -> dict:
-    """Which roles give ``username`` each scope of ``scope``, or why not (SPEC §8)."""
+    """Which roles give ``username`` each scope of ``scope``, or why not (SPEC §8); with
+    ``client_id``, through that client as the token endpoint would (its grant types, its
+    allowed scopes, whether it is disabled)."""
     user = users.find(username)
     if user is None:
         raise NotFound(f"no user named {username!r}")
     client = None
     if client_id is not None:
-        client = clients.find(client_id)
+        client = clients.find_any(client_id)  # a disabled one too: explained as such
         if client is None:
             raise NotFound(f"no client with client_id {client_id!r}")
     try:
@@ -178,13 +181,15 @@ def explain(username: str, scope: str | None, client_id: str | None = None) -> d
     except InvalidScope as exc:
         raise ServiceError(exc.description) from None
     _, policy = policy_store.live_policy()
-    explanation = explain_grant(
-        policy,
-        requested,
-        user.roles,
-        client.scope_list if client is not None else None,
-        user_disabled=user.disabled,
-    )
+    facts = None
+    if client is not None:
+        scopes = client.scope_list
+        facts = ClientFacts(
+            frozenset(client.grant_type_list),
+            frozenset(scopes) if scopes is not None else None,
+            disabled=client.disabled,
+        )
+    explanation = explain_grant(policy, requested, user.roles, facts, user_disabled=user.disabled)
     head: dict[str, object] = {"user": user.username, "user_roles": user.roles}
     if client is not None:
         head["client"] = client.client_id
