@@ -123,12 +123,18 @@ def _passwords(config: Mapping[str, Any]) -> Passwords:
 
 
 def _signing_keys(app: Flask) -> SigningKeys:
-    """The key file of AUTHSERVER_SIGNING_KEYS, or one in the instance folder (development),
-    created on first use."""
+    """The key file of AUTHSERVER_SIGNING_KEYS, or one in the instance folder (development).
+    SPEC §13: created when missing only outside production; retired keys are trusted for
+    ACCESS_TOKEN_TTL plus the clock skew after their retirement."""
     path = app.config["SIGNING_KEYS"] or os.path.join(app.instance_path, "signing-keys.json")
     app.config["SIGNING_KEYS"] = path
     try:
-        return SigningKeys.load_or_create(path, app.config["SIGNING_ALG"])
+        return SigningKeys.load_or_create(
+            path,
+            app.config["SIGNING_ALG"],
+            retain_seconds=app.config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW,
+            create=app.config["ENV"] != "production",
+        )
     except SigningKeyError as exc:
         raise ConfigError(f"AUTHSERVER_SIGNING_KEYS: {exc}") from None
     except OSError as exc:
