@@ -13,6 +13,7 @@ import inspect
 import re
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from apispec import APISpec, BasePlugin
 from flask import Blueprint, Flask, Response, current_app, jsonify
@@ -42,7 +43,9 @@ UNDECLARED = "Required by a route, but not declared by the live policy"
 def converter_schema(converter: BaseConverter) -> dict:
     """The JSON Schema of what a Werkzeug converter accepts."""
     if isinstance(converter, IntegerConverter | FloatConverter):
-        schema = {"type": "integer" if isinstance(converter, IntegerConverter) else "number"}
+        schema: dict[str, str | int] = {
+            "type": "integer" if isinstance(converter, IntegerConverter) else "number"
+        }
         minimum = converter.min if converter.min is not None else (None if converter.signed else 0)
         if minimum is not None:
             schema["minimum"] = minimum
@@ -99,7 +102,7 @@ def security(required: RequiredScopes) -> list[dict[str, list[str]]]:
 def _operation(app: Flask, rule: Rule, method: str, required: RequiredScopes | None) -> dict:
     doc = inspect.getdoc(app.view_functions.get(rule.endpoint)) or ""
     summary, _, description = doc.partition("\n")
-    operation = {
+    operation: dict[str, Any] = {
         "tags": [rule.endpoint.partition(".")[0] if "." in rule.endpoint else "app"],
         "responses": {"default": "Answer"},
     }

@@ -34,6 +34,7 @@ def setup() -> None:
     for client_id in (DEMO_CLIENT, DEMO_PUBLIC_CLIENT):
         clients.delete(client_id)
     _, secret = clients.create("Demo client", GRANT_TYPES, client_id=DEMO_CLIENT)
+    assert secret is not None  # a confidential client is made with one
     clients.create("Demo public client", GRANT_TYPES, public=True, client_id=DEMO_PUBLIC_CLIENT)
     _print(passwords, secret)
 

@@ -9,6 +9,7 @@ and every path can later be located for an error message.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -105,7 +106,7 @@ class Converter:
             self._check_tag(node, path, SEQ)
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         self._check_tag(node, path, MAP)
-        return self._mapping(node, path)
+        return self._mapping(cast(MappingNode, node), path)  # the third and last kind
 
     def _reached_before(self, node: Node) -> bool:
         """A node reached twice was reached through an alias."""
@@ -177,7 +178,8 @@ class Converter:
         if not self.has_alias:
             return
         for event in _alias_events(self.text):
-            line, column = event.start_mark.line + 1, event.start_mark.column + 1
+            mark = event.start_mark  # the parser marks every event; the stubs allow None
+            line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
             message = f"YAML aliases (*{event.anchor}) are not supported: write the value out"
             self.errors.append(PolicyIssue(line, column, "", message))
 

@@ -13,9 +13,10 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 import redis
-from sqlalchemy import case, delete, select
+from sqlalchemy import Table, case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -57,16 +58,16 @@ class DatabaseCounters:
         now = utcnow()
         stale = now - timedelta(seconds=self.rules.reset_seconds)
         insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        table = LoginFailure.__table__
+        table = cast(Table, LoginFailure.__table__)  # declared as a FromClause
         statement = insert(table).values(account_digest=key, failures=1, updated_at=now)
-        statement = statement.on_conflict_do_update(
+        upsert = statement.on_conflict_do_update(
             index_elements=[table.c.account_digest],
             set_={
                 "failures": case((table.c.updated_at < stale, 1), else_=table.c.failures + 1),
                 "updated_at": now,
             },
         ).returning(table.c.failures)
-        failures = db.session.execute(statement).scalar_one()
+        failures = db.session.execute(upsert).scalar_one()
         seconds = self.rules.lock_seconds(failures)
         until = now + timedelta(seconds=seconds) if seconds else None
         if until is not None:
@@ -80,7 +81,7 @@ class DatabaseCounters:
         """An attempt on a locked account: not counted (that would stretch the lock at
         every try), but the reset window restarts, as it does at a failure. It costs the
         one write a failure costs, so a locked account answers in the time of a failure."""
-        table = LoginFailure.__table__
+        table = cast(Table, LoginFailure.__table__)  # declared as a FromClause
         db.session.execute(
             table.update().where(table.c.account_digest == key).values(updated_at=utcnow())
         )
@@ -109,7 +110,8 @@ class RedisCounters:
         self._touch = client.register_script(self._TOUCH)
 
     def locked_until(self, key: str) -> float:
-        value = self.client.hget(self.PREFIX + key, "locked_until")
+        # A sync client: redis-py's types give sync and async answers as one union.
+        value = cast("bytes | None", self.client.hget(self.PREFIX + key, "locked_until"))
         return float(value) if value else 0.0
 
     def record_failure(self, key: str) -> float:
@@ -123,7 +125,7 @@ class RedisCounters:
             return 0.0
         until = time.time() + seconds
         pipe = self.client.pipeline()
-        pipe.hset(name, "locked_until", until)
+        pipe.hset(name, "locked_until", str(until))  # what redis-py stores for a float
         # The key's TTL is the reset window; a longer lock must not vanish with the key.
         pipe.expire(name, max(self.rules.reset_seconds, seconds + 1))
         pipe.execute()

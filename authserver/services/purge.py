@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import CursorResult, Delete, delete, or_, select
 
 from authserver.extensions import db
 from authserver.models import LiveChange, LoginFailure, RefreshFamily, RefreshToken
@@ -34,16 +35,22 @@ def purge(revoked_grace_seconds: int, lockout_reset_seconds: int) -> Purged:
         or_(RefreshFamily.expires_at <= now, RefreshFamily.revoked_at <= grace)
     )
     db.session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(doomed)))
-    families = db.session.execute(
+    families = _deleted(
         delete(RefreshFamily).where(RefreshFamily.id.in_(doomed.scalar_subquery()))
-    ).rowcount
-    revoked = db.session.execute(delete(LiveChange).where(LiveChange.until <= now)).rowcount
+    )
+    revoked = _deleted(delete(LiveChange).where(LiveChange.until <= now))
     stale = now - timedelta(seconds=lockout_reset_seconds)
-    failures = db.session.execute(
+    failures = _deleted(
         delete(LoginFailure).where(
             LoginFailure.updated_at <= stale,
             or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
         )
-    ).rowcount
+    )
     db.session.commit()
     return Purged(families, revoked, failures)
+
+
+def _deleted(statement: Delete) -> int:
+    """How many rows ``statement`` deleted (a DELETE's result is a CursorResult; the
+    session types every result as a plain Result)."""
+    return cast(CursorResult[Any], db.session.execute(statement)).rowcount
