@@ -304,7 +304,7 @@ def test_client_created_records_settings_never_the_secret(app):
 
 
 def test_client_created_from_the_cli_is_by_cli(runner):
-    result = invoke(runner, "clients", "create", "svc", "--public")
+    result = invoke(runner, "clients", "create", "svc", "--public", "--grant-type", "password")
 
     assert result.exit_code == 0, result.output
     event = only("client.created")

@@ -121,14 +121,14 @@ def test_list_shows_each_client(runner):
     confidential = create(
         runner, "web", "--grant-type", "password", "--scope", "profile", "--introspect"
     )
-    public = create(runner, "mobile", "--public")
+    public = create(runner, "mobile", "--public", "--grant-type", "password")
 
     result = invoke(runner, "clients", "list")
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         f"{confidential['client_id']}\tweb\tpassword\tprofile\tconfidential,introspect",
-        f"{public['client_id']}\tmobile\t(none)\t(any)\tpublic",
+        f"{public['client_id']}\tmobile\tpassword\t(any)\tpublic",
     ]
     assert confidential["client_secret"] not in result.stdout
 

@@ -93,7 +93,7 @@ def test_explain_unknown_user_is_a_one_line_error(runner, app):
 def test_restore_makes_a_new_version(runner, two_versions):
     result = invoke(runner, "policies", "restore", "1")
     assert result.exit_code == 0, result.output
-    assert "policy version 3 is live (restored version 1)" in result.stdout
+    assert "policy version 3 is live (restored version 1)" in result.stderr
     assert policy_store.live_source() == DEFAULT_YAML
     assert policy_store.get_version(3).created_by == "cli"
 

@@ -12,7 +12,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, shell_command
 
 import authserver.cli.policy_admin  # noqa: F401 (adds its commands to `policies`)
 from authserver.app import create_app
@@ -37,15 +37,33 @@ def _create_app():
     return app
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+class Group(FlaskGroup):
+    """Flask's group without its development server: Flask's default commands are left
+    out (``run`` serves with Werkzeug, not gunicorn; ``routes`` shows no scopes) and
+    ``shell`` is added back. Flask-Limiter's ``limiter`` plugin still works but is not
+    listed: it manages that extension's storage, which this server does not use."""
+
+    UNLISTED = frozenset({"limiter"})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in super().list_commands(ctx) if name not in self.UNLISTED]
+
+
+@click.group(
+    cls=Group, create_app=_create_app, add_version_option=False, add_default_commands=False
+)
 def cli() -> None:
-    """authserver: an OAuth 2.0 authorization server with role-based access control."""
+    """authserver: an OAuth 2.0 authorization server with role-based access control.
+
+    Serve it with gunicorn (`make run`, or `gunicorn -c config/gunicorn.conf.py wsgi:app`).
+    """
 
 
 GROUPS = tuple(module.group for module in (db, policies, users, clients, keys, tokens, demo))
 for command_group in GROUPS:
     cli.add_command(command_group)
-cli.add_command(routes.command)  # replaces Flask's own `routes`: this one shows the scopes
+cli.add_command(routes.command)  # instead of Flask's own `routes`: this one shows the scopes
+cli.add_command(shell_command)  # Flask's: a Python shell in the app context
 
 
 def init_app(app: Flask) -> None:

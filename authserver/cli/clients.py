@@ -29,6 +29,11 @@ def create(name: str, grant_types: tuple[str, ...], scope, public: bool, introsp
     """Register a client; prints its id and secret (shown once, stored hashed)."""
     if scope is not None and not scope.strip():
         raise click.ClickException("--scope is empty; leave it out to not restrict the client")
+    if public and not grant_types:  # no secret, so it cannot introspect either
+        raise click.ClickException(
+            "a public client with no grant type can do nothing: add --grant-type password "
+            "(and --grant-type refresh_token)"
+        )
     client, secret = clients.create(name, grant_types, scope, public, introspect)
     click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
 

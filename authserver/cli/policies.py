@@ -1,4 +1,9 @@
-"""``authserver policies check|apply|export``."""
+"""``authserver policies check|apply|export``.
+
+Announcements (the new live version, roles stripped from users, warnings) go to standard
+error, on every policy command alike; standard output carries only what a command is
+asked for (the policy YAML of ``apply`` and ``export``, a history, a diff).
+"""
 
 from __future__ import annotations
 
@@ -65,8 +70,19 @@ def apply(path: str, strip_removed_roles: bool, comment: str | None) -> None:
     except RolesInUse as exc:
         raise roles_in_use(exc) from None
     _print_issues(path, (), saved.warnings)
-    click.echo(f"policy version {saved.version} is live", err=True)
+    announce(saved)
     click.echo(saved.policy.to_yaml(), nl=False)
+
+
+def announce(saved: policy_admin.Saved, note: str = "") -> None:
+    """The new live version, and which removed roles were taken from how many users (as
+    the admin API's ``stripped_roles`` says), on standard error."""
+    click.echo(f"policy version {saved.version} is live{note}", err=True)
+    if saved.stripped:
+        held = ", ".join(
+            f"{role} ({count} user(s))" for role, count in sorted(saved.stripped.items())
+        )
+        click.echo(f"stripped removed roles from their users: {held}", err=True)
 
 
 def write_options(strip_removed_roles: bool, comment: str | None) -> WriteOptions:

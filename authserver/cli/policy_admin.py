@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from authserver.cli.common import service_command
-from authserver.cli.policies import group, roles_in_use, write_options
+from authserver.cli.policies import announce, group, roles_in_use, write_options
 from authserver.policy import PolicyDiff
 from authserver.services import policy_admin, policy_store
 from authserver.services.policy_errors import RolesInUse
@@ -110,11 +110,15 @@ def _chain(grant: dict) -> str:
 @click.option("--strip-removed-roles", is_flag=True, help="Take removed roles from their users.")
 @click.option("--comment", help="Why: kept with the version (default: restored version N).")
 def restore(version: int, strip_removed_roles: bool, comment: str | None) -> None:
-    """Make VERSION's policy live again, as a new version."""
+    """Make VERSION's policy live again, as a new version (the live one: nothing to do)."""
+    live = policy_store.newest_version()
+    if version == live:
+        click.echo(f"policy version {version} is already live; nothing stored", err=True)
+        return
     try:
         saved = policy_admin.restore(version, write_options(strip_removed_roles, comment))
     except RolesInUse as exc:
         raise roles_in_use(exc) from None
     for issue in saved.warnings:
         click.echo(f"warning: {issue.path}: {issue.message}", err=True)
-    click.echo(f"policy version {saved.version} is live (restored version {version})")
+    announce(saved, f" (restored version {version})")

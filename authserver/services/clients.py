@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from authserver.models.client import GRANT_TYPES
 from authserver.policy import InvalidScope, parse_scope
 from authserver.security.digests import digest, new_secret
 from authserver.services import audit, policy_store, tokens
-from authserver.services.errors import Invalid, NotFound
+from authserver.services.errors import Conflict, Invalid, NotFound
 
 #: RFC 6749 Appendix A.1: client_id = *VSCHAR (printable ASCII); at most the column's 64.
 CLIENT_ID = re.compile(r"[\x20-\x7e]{1,64}")
@@ -76,6 +77,9 @@ def create(
         raise Invalid("a client name is 1-200 characters")
     if client_id is not None and not CLIENT_ID.fullmatch(client_id):
         raise Invalid("a client_id is 1-64 printable ASCII characters")
+    taken = _same_name(name)
+    if taken is not None:
+        raise Conflict(f"a client named {taken!r} exists; give this one another name")
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown:
@@ -95,6 +99,16 @@ def create(
     )
     db.session.commit()
     return client, secret
+
+
+def _same_name(name: str) -> str | None:
+    """An existing client's name equal to ``name`` after NFKC and case folding (SPEC §10:
+    names people compare cannot impersonate each other), or None. Clients are few."""
+    key = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    for other in db.session.execute(select(Client.name)).scalars():
+        if unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", other).casefold()) == key:
+            return other
+    return None
 
 
 def _audit_details(client: Client) -> dict:
