@@ -154,13 +154,51 @@ def database_part(rows: list[Change]) -> None:
     _ = timedelta  # the horizon is TTL above
 
 
+def request_part(rows: list[Change], requests: int) -> None:
+    """A protected request in-process (as bench/profile_protected.py) with an empty live
+    state and with ``rows`` applied to it."""
+    import os
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from harness import bench_database_url, prepare
+    from profile_protected import _call, _environ, _login
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authserver-metrics-")
+    with prepare(bench_database_url()) as fixture:
+        os.environ.update(fixture.env)
+        from authserver import live
+        from authserver.app import create_app
+
+        app = create_app()
+        token = _login(app, fixture)
+        errors = open(os.devnull, "w")  # noqa: SIM115 - the request log, as under gunicorn
+        me = _environ("/api/me", {"Authorization": f"Bearer {token}"}, errors)
+        assert _call(app.wsgi_app, me) == 200
+        empty = cpu_us(lambda: _call(app.wsgi_app, me), calls=requests)
+        before = rss_mb()
+        live.live_sync(app).state.apply(rows, advance=False)
+        gc.collect()
+        after = rss_mb()
+        assert _call(app.wsgi_app, me) == 200
+        full = cpu_us(lambda: _call(app.wsgi_app, me), calls=requests)
+    print(f"A protected request in-process (CPU µs, median of 7 blocks of {requests}):")
+    print(f"  empty live state {empty[0]:.1f} µs ({empty[1]:.1f}-{empty[2]:.1f})")
+    print(
+        f"  with {len(rows):,} entries {full[0]:.1f} µs ({full[1]:.1f}-{full[2]:.1f}); "
+        f"the worker's resident memory +{after - before:,.0f} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jtis", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--no-database", action="store_true")
+    parser.add_argument("--requests", type=int, default=1000, help="0: no request part")
     args = parser.parse_args()
     rows = state_part(args.jtis, args.users)
+    if args.requests:
+        request_part(rows, args.requests)
     if not args.no_database:
         database_part(rows)
 
