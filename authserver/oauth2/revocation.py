@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
-from authserver.oauth2.token_lookup import ACCESS, FoundToken, PresentedTokenMixin
+from authserver.oauth2.token_lookup import FoundToken, PresentedTokenMixin
 from authserver.services import tokens
 
 
@@ -30,9 +30,9 @@ class RevocationEndpoint(PresentedTokenMixin, _RevocationEndpoint):
 
     def revoke_token(self, token: FoundToken, request) -> None:
         client_id = request.client.client_id
-        if token.kind == ACCESS:
-            claims = token.claims
+        claims = token.claims
+        if claims is not None:  # an access token
             jti, exp, username = claims["jti"], int(claims["exp"]), claims.get("username")
             tokens.revoke_access(jti, exp, actor=client_id, client_id=client_id, username=username)
         else:
-            tokens.revoke_refresh(token.row, actor=client_id, client_id=client_id)
+            tokens.revoke_refresh(token.refresh_row, actor=client_id, client_id=client_id)

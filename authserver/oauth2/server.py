@@ -64,6 +64,7 @@ def _save_token(app: Flask):
         if request.payload.grant_type == RefreshGrant.GRANT_TYPE:
             client_id, username = request.client.client_id, request.user.username
             old = request.refresh_token
+            assert value, "RefreshGrant.INCLUDE_NEW_REFRESH_TOKEN: a refresh issues a new one"
             if not tokens.rotate(old, value, token["scope"], client_id, username):
                 raise InvalidGrantError()  # lost the claim: reuse, the family is revoked
         elif value:

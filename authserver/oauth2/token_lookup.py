@@ -31,21 +31,27 @@ class FoundToken:
     claims: access_tokens.AccessToken | None = None
     row: RefreshToken | None = None
 
+    @property
+    def refresh_row(self) -> RefreshToken:
+        """The row of a refresh token (found by its row, where an access token has claims)."""
+        assert self.row is not None
+        return self.row
+
     def check_client(self, client) -> bool:
         return self.client_id == client.get_client_id()
 
     def get_scope(self) -> str:
-        return self.claims.get_scope() if self.claims is not None else self.row.scope
+        return self.claims.get_scope() if self.claims is not None else self.refresh_row.scope
 
     def is_expired(self) -> bool:
         if self.claims is not None:
             return self.claims.is_expired()
-        return self.row.family.expires_at <= utcnow()
+        return self.refresh_row.family.expires_at <= utcnow()
 
     def is_revoked(self) -> bool:
         if self.claims is not None:
             return self.claims.is_revoked()  # the live decision, made when it was found
-        return not tokens.is_active(self.row)
+        return not tokens.is_active(self.refresh_row)
 
     def describe(self) -> dict[str, Any]:
         """The RFC 7662 members of an active token. A refresh token has no ``token_type``:
@@ -55,16 +61,17 @@ class FoundToken:
             names = ("scope", "client_id", "sub", "username", "exp", "iat", "iss", "aud", "jti")
             payload = {name: claims[name] for name in names if name in claims}
             return {"active": True, **payload, "token_type": "Bearer"}
-        family = self.row.family
+        row = self.refresh_row
+        family = row.family
         user = users.find_by_id(family.user_id)
         return {
             "active": True,
-            "scope": self.row.scope,
+            "scope": row.scope,
             "client_id": family.client_id,
             "sub": str(family.user_id),
             "username": user.username if user else None,
             "exp": int(family.expires_at.timestamp()),
-            "iat": int(self.row.created_at.timestamp()),
+            "iat": int(row.created_at.timestamp()),
         }
 
 

@@ -12,7 +12,7 @@ Only a success loads the user. Only the audit trail says why a login failed
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import Row, select
@@ -23,6 +23,9 @@ from authserver.models import User
 from authserver.security.digests import digest
 from authserver.services import audit, users
 from authserver.state import state
+
+if TYPE_CHECKING:
+    Account = Row[int, str, str, bool]  # id, username, password_hash, disabled
 
 
 def login(username: str, password: str, client_id: str | None = None) -> User | None:
@@ -37,7 +40,7 @@ def login(username: str, password: str, client_id: str | None = None) -> User | 
         current_app.logger.info("login refused: account locked")
         _audit_failure(account, "locked", client_id)
         return None
-    if not _password_matches(account, password) or account.disabled:
+    if not _password_matches(account, password) or account is None or account.disabled:
         until = counters.record_failure(key)
         if until:
             telemetry.LOCKOUTS.inc()
@@ -51,7 +54,7 @@ def login(username: str, password: str, client_id: str | None = None) -> User | 
     return user
 
 
-def _account(username: str) -> Row[Any] | None:
+def _account(username: str) -> Account | None:
     """The columns a login needs, matched as :func:`users.find` matches a name; None,
     without a query, for a name no user can have."""
     if not users.USERNAME.fullmatch(username):
@@ -60,7 +63,7 @@ def _account(username: str) -> Row[Any] | None:
     return db.session.execute(columns.where(User.username == username)).first()
 
 
-def _password_matches(account: Row[Any] | None, password: str) -> bool:
+def _password_matches(account: Account | None, password: str) -> bool:
     """One argon2 verify whatever the account: a dummy one for no account or an over-long
     password (never hashed whole: argon2's cost grows with it)."""
     passwords = state().passwords
@@ -74,6 +77,7 @@ def _loaded(user_id: int, password: str) -> User:
     """The user of a successful login; a hash made with old parameters is replaced now, the
     only time the plaintext is at hand."""
     user = users.find_by_id(user_id)
+    assert user is not None  # its row was read by this login's transaction
     passwords = state().passwords
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(password)
@@ -82,7 +86,7 @@ def _loaded(user_id: int, password: str) -> User:
 
 
 def _audit_failure(
-    account: Row[Any] | None, reason: str, client_id: str | None, locked: bool = False
+    account: Account | None, reason: str, client_id: str | None, locked: bool = False
 ) -> None:
     """The caller is not authenticated, so the actor is "anonymous"; the subject is the
     account it named, or ``user:(unknown)``: a name that is no account is never stored,

@@ -213,7 +213,7 @@ def authenticate(username: str, password: str) -> User | None:
     if len(password) > MAX_PASSWORD_LENGTH:
         passwords.dummy_verify(password[:MAX_PASSWORD_LENGTH])
         return None
-    if not passwords.verify(user.password_hash if user else None, password):
+    if not passwords.verify(user.password_hash if user else None, password) or user is None:
         return None
     if user.disabled:
         return None

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from authserver import telemetry
 from authserver.extensions import db
@@ -146,7 +147,7 @@ def claim(token: RefreshToken) -> bool:
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1  # an UPDATE's result
 
 
 def rotate(old: RefreshToken, value: str, scope: str, client_id: str, username: str) -> bool:
@@ -167,7 +168,8 @@ def rotate(old: RefreshToken, value: str, scope: str, client_id: str, username: 
         reuse_detected(old, "concurrent_use", client_id)
         return False
     add_to_family(old.family, value, scope, parent=old)
-    subject, details = f"family:{old.family_id}", {"scope": scope}
+    subject = f"family:{old.family_id}"
+    details: dict[str, str | bool] = {"scope": scope}
     if repeat:
         details["repeat"] = True  # a lost answer: the unused child was revoked
     audit.record("token.refresh", username, subject, details, commit=False, client_id=client_id)
