@@ -47,3 +47,33 @@ def test_services_import_nothing_from_web_or_api(path: Path) -> None:
     }
 
     assert upward == set()
+
+
+@pytest.mark.parametrize("path", _sources("policy"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_policy_engine_imports_nothing_but_itself(path: Path) -> None:
+    """policy/ is pure Python: no Flask, no database, nothing of ours outside policy/."""
+    foreign = {
+        name
+        for name in _imported_modules(path)
+        if name.split(".")[0] in {"flask", "sqlalchemy", "flask_sqlalchemy", "redis", "psycopg"}
+        or (name.startswith("authserver") and not name.startswith("authserver.policy"))
+    }
+
+    assert foreign == set()
+
+
+@pytest.mark.parametrize(
+    "folder", ["models", "security", "policy"], ids=lambda folder: f"{folder}/"
+)
+def test_the_lower_layers_import_no_services_or_routes(folder: str) -> None:
+    upward = {
+        name
+        for path in _sources(folder)
+        for name in _imported_modules(path)
+        if name.startswith(
+            ("authserver.services", "authserver.api", "authserver.web", "authserver.oauth2")
+        )
+        or name.startswith(("authserver.resource", "authserver.cli", "authserver.live"))
+    }
+
+    assert upward == set()
