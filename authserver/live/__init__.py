@@ -118,6 +118,7 @@ def init_app(app: Flask) -> LiveSync:
 
 def live_sync(app: Flask | None = None) -> LiveSync:
     """The LiveSync of ``app`` (default: the current app), made on first use."""
+    # current_app is typed as the Flask it proxies; _get_current_object is the proxy's own.
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     sync = app.extensions.get(_EXTENSION)
     if sync is None:

@@ -116,4 +116,5 @@ def _effective_delta(old: Policy, new: Policy, role: str) -> dict | None:
 def _copy(value: object) -> object:
     if isinstance(value, dict):
         return {key: list(items) for key, items in value.items()}
+    # value is a dict (above) or an iterable of names, which object does not say.
     return list(value)  # type: ignore[call-overload]

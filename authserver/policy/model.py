@@ -136,6 +136,7 @@ class Policy:
             self._roles.items()
         ) == list(other._roles.items())
 
+    # Unhashable, as a mutable class with __eq__ should be; typeshed types it a method.
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

@@ -25,6 +25,7 @@ _RESOLVERS = _BaseLoader.yaml_implicit_resolvers
 _PLAIN_STR_SAFE = None not in _RESOLVERS  # no resolver that looks at every first character
 
 
+# mypy takes no variable as a base class: the base is chosen at import (libyaml's or not).
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader whose tag resolution skips the regexes for most plain strings.
 
@@ -33,13 +34,13 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     composing a 10,000-scope policy fast without changing any result.
     """
 
-    def resolve(self, kind: type, value: str | None, implicit: object) -> str:
+    def resolve(self, kind: type, value: str | None, implicit: tuple[bool, bool]) -> str:
         if (
             kind is ScalarNode
             and _PLAIN_STR_SAFE
             and value
             and value[0] not in _RESOLVERS
-            and implicit[0]  # type: ignore[index]
+            and implicit[0]
         ):
             return STR
         return super().resolve(kind, value, implicit)
@@ -217,6 +218,7 @@ class NodeLocator:
             index = self._indexes.get(id(node))
             if index is None:
                 index = self._indexes[id(node)] = self._index(node)
+            # Keys are str; a part of another type is simply not found (None).
             return index.get(part)  # type: ignore[call-overload]
         return None
 

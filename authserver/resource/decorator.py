@@ -31,7 +31,8 @@ def require_scopes(*scopes: str, any_of: Iterable[str] = ()) -> Callable:
             set_identity(token)
             return view(*args, **kwargs)
 
-        wrapper.required_scopes = required  # type: ignore[attr-defined]  # read by route_scopes
+        # Read by route_scopes; mypy knows no such attribute on a function.
+        wrapper.required_scopes = required  # type: ignore[attr-defined]
         return wrapper
 
     return decorator

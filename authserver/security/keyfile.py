@@ -65,6 +65,8 @@ def generate_jwk(alg: str, created: int, activates: int) -> dict[str, Any]:
     """A new private JWK for a checked ``alg``: kid (RFC 7638 thumbprint), use, times."""
     key_cls, size = ALGORITHMS[alg]
     params: dict[str, Any] = {"alg": alg, "use": "sig"}
+    # Each key class takes its own size type (bits, curve name); ALGORITHMS pairs them right,
+    # which the union of the three classes cannot show. params is KeyParameters' keys.
     key = key_cls.generate_key(size, parameters=params)  # type: ignore[arg-type]
     return key.as_dict(private=True, kid=key.thumbprint(), iat=created, activates_at=activates)
 

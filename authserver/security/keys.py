@@ -186,6 +186,7 @@ class SigningKeys:
 
     def private_jwks(self) -> dict[str, Any]:
         """``{"keys": [the signing key, private]}`` as JSON-ready dicts; never publish it."""
+        # joserfc types it as its KeySetSerialization TypedDict: the same JSON-ready dict.
         return self._view.signing_set.as_dict(private=True)  # type: ignore[return-value]
 
     def signing_key_set(self) -> KeySet:

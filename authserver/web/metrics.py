@@ -112,6 +112,7 @@ def _bears(token: str) -> bool:
 def init_app(app: Flask) -> None:
     """The request timer (middleware), the token-request count and the /metrics route
     (not registered with AUTHSERVER_METRICS=off)."""
+    # mypy: wsgi_app is a method of Flask; replacing it on the instance is the documented way.
     app.wsgi_app = RequestTimer(app.wsgi_app)  # type: ignore[method-assign]
     # Registered for the token endpoint's blueprint only (by name: it is registered later).
     app.after_request_funcs.setdefault(TOKEN_ENDPOINT.split(".")[0], []).append(_count_unanswered)

@@ -96,6 +96,7 @@ class _RequestRecord(logging.LogRecord):
         now = time.time_ns()
         attributes["created"] = now / 1e9
         attributes["msecs"] = (now % 1_000_000_000) // 1_000_000 + 0.0
+        # What LogRecord.__init__ uses: logging's start time, private, so not in typeshed.
         attributes["relativeCreated"] = (now / 1e9 - logging._startTime) * 1000  # type: ignore[attr-defined]
         attributes["thread"] = threading.get_ident()
         attributes["threadName"] = threading.current_thread().name
@@ -105,4 +106,5 @@ def init_app(app: Flask) -> None:
     """Wrap the app's WSGI callable (Flask's documented way to add middleware)."""
     if not app.config["REQUEST_LOG"]:
         return
+    # mypy: wsgi_app is a method of Flask; replacing it on the instance is the documented way.
     app.wsgi_app = RequestLog(app.wsgi_app)  # type: ignore[method-assign]
