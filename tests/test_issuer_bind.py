@@ -4,9 +4,13 @@ clients refuse metadata whose issuer is not where they fetched it (RFC 8414 §3.
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
+import requests
 
 from authserver.config import issuer_bind_mismatch, load_settings
+from tests.support.cli import AUTHSERVER, console_env
 
 
 @pytest.mark.parametrize(
@@ -66,3 +70,28 @@ def test_http_issuer_and_bind_that_disagree_get_one_warning_line(bind, issuer):
 )
 def test_agreeing_or_proxied_issuer_gets_no_warning(bind, issuer):
     assert issuer_bind_mismatch({"ISSUER": issuer}, {"AUTHSERVER_BIND": bind}) is None
+
+
+@pytest.mark.processes
+def test_gunicorn_start_warns_once_when_issuer_and_bind_disagree(tmp_path, gunicorns):
+    env = console_env(tmp_path, ISSUER="http://127.0.0.1:5999")
+    server = gunicorns.start(env, "mismatch", workers=1)
+
+    warnings = [line for line in server.log_text().splitlines() if "warning:" in line]
+
+    assert len(warnings) == 1, server.log_text()
+    assert "AUTHSERVER_ISSUER=http://127.0.0.1:5999" in warnings[0]
+    assert server.base in warnings[0]  # the address it serves
+
+
+@pytest.mark.processes
+def test_development_gunicorn_advertises_the_bound_issuer(tmp_path, gunicorns):
+    env = {**console_env(tmp_path), "AUTHSERVER_ENV": "development"}
+    upgrade = subprocess.run([str(AUTHSERVER), "db", "upgrade"], env=env, capture_output=True)
+    assert upgrade.returncode == 0, upgrade.stderr
+    server = gunicorns.start(env, "follows", workers=1)
+
+    metadata = requests.get(server.url("/.well-known/oauth-authorization-server"), timeout=10)
+
+    assert metadata.json()["issuer"] == server.base
+    assert "warning:" not in server.log_text()
