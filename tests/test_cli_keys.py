@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import assert_one_line_error, invoke
-from tests.support.tokens import token_header
+from tests.support.tokens import token_claims, token_header
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
+PUBLISH = 5
 
 
 @pytest.fixture
@@ -80,46 +81,59 @@ def test_rotate_with_broken_key_file_is_a_one_line_error(own_keys, runner):
 
 
 @pytest.fixture
-def publish_two_seconds(settings) -> None:
-    """AUTHSERVER_KEY_PUBLISH_SECONDS=2: a key published ahead begins to sign in the test."""
-    settings["KEY_PUBLISH_SECONDS"] = 2
+def publish_soon(settings) -> None:
+    """AUTHSERVER_KEY_PUBLISH_SECONDS=PUBLISH: a key published ahead begins to sign within
+    the test, late enough for a loaded machine to see it waiting first."""
+    settings["KEY_PUBLISH_SECONDS"] = PUBLISH
+
+
+def newest(path: Path) -> dict:
+    """The key the last `keys rotate` added, as stored."""
+    return json.loads(path.read_text())["keys"][-1]
+
+
+def wait_past(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.time()) + 0.2)
 
 
 def test_rotate_publishes_the_new_key_first_and_it_signs_after_the_publish_delay(
-    own_keys, publish_two_seconds, runner, client, make_token
+    own_keys, publish_soon, runner, client, make_token
 ):
     [old_kid] = jwks_kids(client)
+    make_token("alice")  # the user exists: the next token is quick
 
     result = invoke(runner, "keys", "rotate")
 
     assert result.exit_code == 0, result.output
-    new_kid = json.loads(own_keys.read_text())["keys"][-1]["kid"]
-    assert result.stdout.startswith(f"publishing key {new_kid} (RS256): it signs from ")
-    assert f"in 2 s; key {old_kid} signs until then" in result.stdout
-    assert "shorter than the JWKS max-age (60 s)" in result.stderr  # 2 s: only for the test
-    assert jwks_kids(client) == [old_kid, new_kid]  # published at once, the signer first
+    new = newest(own_keys)
+    assert result.stdout.startswith(f"publishing key {new['kid']} (RS256): it signs from ")
+    assert f"in {PUBLISH} s; key {old_kid} signs until then" in result.stdout
+    assert "shorter than the JWKS max-age (60 s)" in result.stderr  # only for the test
+    assert jwks_kids(client) == [old_kid, new["kid"]]  # published at once, the signer first
     before = make_token("alice")["access_token"]
+    assert token_claims(before)["iat"] < new["activates_at"]  # else the machine is too slow
     assert token_header(before)["kid"] == old_kid
-    time.sleep(2.1)  # no file change: the clock alone makes it sign
+    wait_past(new["activates_at"])  # no file change: the clock alone makes it sign
+    new_kid = new["kid"]
     after = make_token("alice")["access_token"]
     assert token_header(after)["kid"] == new_kid
     assert jwks_kids(client) == [new_kid, old_kid]
     assert me(client, before).status_code == 200 and me(client, after).status_code == 200
 
 
-def test_key_file_keeps_created_activates_and_retired_times(own_keys, publish_two_seconds, runner):
+def test_key_file_keeps_created_activates_and_retired_times(own_keys, publish_soon, runner):
     invoke(runner, "keys", "rotate")
 
     old, new = json.loads(own_keys.read_text())["keys"]
-    assert old["retired_at"] == new["activates_at"] == new["iat"] + 2
+    assert old["retired_at"] == new["activates_at"] == new["iat"] + PUBLISH
     assert old["activates_at"] <= old["iat"] + 1 and "retired_at" not in new
     assert "d" in old  # it still signs until then; its private part goes once it retired
 
 
-def test_list_shows_kid_alg_state_and_times(own_keys, publish_two_seconds, runner, client):
+def test_list_shows_kid_alg_state_and_times(own_keys, publish_soon, runner, client):
     [old_kid] = jwks_kids(client)
     invoke(runner, "keys", "rotate")
-    new_kid = json.loads(own_keys.read_text())["keys"][-1]["kid"]
+    new_kid = newest(own_keys)["kid"]
 
     result = invoke(runner, "keys", "list")
 
@@ -136,7 +150,7 @@ def test_list_shows_kid_alg_state_and_times(own_keys, publish_two_seconds, runne
     assert all(
         re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", cell) for cell in cells[old_kid][3:7]
     )
-    time.sleep(2.1)
+    wait_past(newest(own_keys)["activates_at"])
     states = {
         row.split()[0]: row.split()[2]
         for row in invoke(runner, "keys", "list").stdout.splitlines()[1:]
@@ -162,15 +176,15 @@ def test_remove_drops_a_retired_key_and_its_tokens_are_refused_at_once(
 
 
 def test_remove_a_key_still_waiting_to_sign_keeps_the_active_one_signing(
-    own_keys, publish_two_seconds, runner, client, make_token
+    own_keys, publish_soon, runner, client, make_token
 ):
     [old_kid] = jwks_kids(client)
     invoke(runner, "keys", "rotate")
-    new_kid = json.loads(own_keys.read_text())["keys"][-1]["kid"]
+    new = newest(own_keys)
 
-    assert invoke(runner, "keys", "remove", new_kid).exit_code == 0
+    assert invoke(runner, "keys", "remove", new["kid"]).exit_code == 0
 
-    time.sleep(2.1)  # when the removed key would have begun to sign
+    wait_past(new["activates_at"])  # when the removed key would have begun to sign
     assert jwks_kids(client) == [old_kid]
     assert token_header(make_token("alice")["access_token"])["kid"] == old_kid
 
@@ -187,10 +201,10 @@ def test_remove_refuses_the_active_key_and_an_unknown_kid(own_keys, runner, clie
     assert own_keys.read_text() == before
 
 
-def test_rotate_now_drops_a_key_waiting_to_sign(own_keys, publish_two_seconds, runner, client):
+def test_rotate_now_drops_a_key_waiting_to_sign(own_keys, publish_soon, runner, client):
     """A compromise: the waiting key was in the same file, so it goes too."""
     invoke(runner, "keys", "rotate")
-    waiting = json.loads(own_keys.read_text())["keys"][-1]["kid"]
+    waiting = newest(own_keys)["kid"]
 
     result = invoke(runner, "keys", "rotate", "--now")
 
