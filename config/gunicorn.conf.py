@@ -84,6 +84,11 @@ def on_starting(server) -> None:
         print(f"authserver: {warning}", file=sys.stderr, flush=True)
     with app.app_context():
         db.engine.dispose()
+    # The master serves nothing: its live gauges (0 since import) must not count in the
+    # livemin/livemax merge (authserver_live_feed_up would read 0 for ever).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(os.getpid())
 
 
 def pre_fork(server, worker) -> None:
