@@ -201,6 +201,19 @@ class PostgresFeed(ThreadFeed):
                 pass
 
 
+def redis_client(url: str, timeout: float) -> Any:
+    """A redis.Redis that fails at once: ``timeout`` seconds to connect or answer, and no
+    retries (redis-py 6 retries a timeout 3 times with backoff by default, which would hold
+    a heartbeat or a writer's answer for seconds)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
+
+
 class RedisFeed(ThreadFeed):
     """Redis pub/sub; writers PUBLISH after their commit."""
 
@@ -213,11 +226,7 @@ class RedisFeed(ThreadFeed):
         self._pubsub: Any = None
 
     def _connect(self) -> None:
-        import redis
-
-        self._client = redis.Redis.from_url(
-            self.url, socket_timeout=self.timeout * 2, socket_connect_timeout=self.timeout * 2
-        )
+        self._client = redis_client(self.url, self.timeout * 2)
         self._pubsub = self._client.pubsub()
         self._pubsub.subscribe(self.channel)
         self._wait_for("subscribe", time.monotonic())

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ logger = logging.getLogger("authserver.live")
 STARTING = "starting"
 #: Prune the state at most this often (seconds).
 PRUNE_EVERY = 30.0
+#: After a failed PUBLISH, publish nothing for this long (seconds).
+PUBLISH_PAUSE = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class LiveSync:
         self._pruned_at = time.monotonic()
         self.feed_error: str | None = None
         self._redis: Any = None  # redis.Redis publisher, made on first use
+        self._publisher: ThreadPoolExecutor | None = None  # its thread, made on first use
+        self._publish_paused_until = float("-inf")
 
     # -- the request path -------------------------------------------------------------
     def current(self) -> LiveState:
@@ -161,25 +166,30 @@ class LiveSync:
         if any(change.kind in (log.POLICY, log.CLIENTS) for change in changes):
             self.sync(confirm=False)
         if self.settings.redis_url and self.backend != "sqlite":
-            self._publish(changes[-1].seq)
+            if self._publisher is None:
+                self._publisher = ThreadPoolExecutor(1, thread_name_prefix="authserver-live-pub")
+            self._publisher.submit(self._publish, changes[-1].seq)
 
     def _publish(self, seq: int) -> None:
+        """PUBLISH after the commit, on a thread of its own so that a hung Redis never holds
+        the writer's answer: one try, at most 0.5 s, and none for PUBLISH_PAUSE seconds after
+        a failure. A change not announced is still found within the bound: each Redis feed's
+        heartbeat looks at the log itself (and a lost feed means database syncs)."""
+        if time.monotonic() < self._publish_paused_until:
+            return
         try:
             if self._redis is None:
-                import redis
-
-                self._redis = redis.Redis.from_url(
-                    str(self.settings.redis_url), socket_timeout=0.5, socket_connect_timeout=0.5
-                )
+                self._redis = feeds.redis_client(str(self.settings.redis_url), timeout=0.5)
             self._redis.publish(log.REDIS_CHANNEL, str(seq))
         except Exception as exc:  # noqa: BLE001 - Redis down: every feed is lost, fallback
+            self._publish_paused_until = time.monotonic() + PUBLISH_PAUSE
             logger.warning("live change %s not published to Redis (%s)", seq, exc)
 
     # -- lifecycle --------------------------------------------------------------------
     def _start(self) -> None:
         """In a new process (first use, or a fork): own connections, own feed thread."""
         self._pid = os.getpid()
-        self._local, self._feed, self._redis = None, None, None
+        self._local, self._feed, self._redis, self._publisher = None, None, None, None
         self.state.confirmed_at = float("-inf")  # nothing inherited is confirmed here
         if self.backend == "sqlite":
             path = self.engine.url.database
@@ -205,4 +215,6 @@ class LiveSync:
                 self._feed.stop()
             if self._local is not None:
                 self._local.close()
+            if self._publisher is not None:
+                self._publisher.shutdown()  # what is queued goes out (0.5 s each at most)
         self._pid = None
