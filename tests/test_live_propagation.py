@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,23 +24,25 @@ import requests
 from authserver.app import create_app
 from authserver.extensions import db
 from authserver.services import clients, users
+from tests.conftest import close_app
 from tests.support import PASSWORD
 from tests.support.deploy import (
     PG_URL,
     REDIS_URL,
     own_postgres_database,
-    password_grant,
     redis_url,
     refresh_grant,
     run_cli,
     server_env,
 )
-from tests.support.gunicorn import Server, gunicorn_instances
+from tests.support.gunicorn import gunicorn_instances
 from tests.support.http import bearer
 from tests.support.live import (
     BOUND_SECONDS,
+    Cluster,
     Delays,
     Poller,
+    delay_of,
     delays_collector,
     me,
     start_all,
@@ -61,34 +62,6 @@ def delays(pytestconfig) -> Delays:
     return delays_collector(
         pytestconfig, "live propagation: delay until every worker decides anew"
     )
-
-
-@dataclass
-class Cluster:
-    """The instances of one backend, the users and clients of its trials, and an app in
-    this process on the same database (the changes the CLI would make)."""
-
-    backend: str
-    servers: list[Server]
-    env: dict[str, str]
-    poller: Poller
-    users: dict[str, list[str]] = field(default_factory=dict)  # kind -> one user a trial
-    clients: list[tuple[str, str]] = field(default_factory=list)  # one client a trial
-    client: tuple[str, str] = ("", "")  # everyone's client
-    admin_token: str = ""
-
-    @property
-    def a(self) -> Server:
-        return self.servers[0]
-
-    def token(self, username: str, client: tuple[str, str] | None = None) -> dict:
-        response = password_grant(self.a.base, client or self.client, username)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def admin(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = {**bearer(self.admin_token), **kwargs.pop("headers", {})}
-        return requests.request(method, self.a.url(path), headers=headers, timeout=10, **kwargs)
 
 
 def seed(env: dict[str, str]) -> dict:
@@ -150,8 +123,8 @@ def cluster(request, tmp_path_factory) -> Iterator[Cluster]:
         started = start_all(servers, env, names)
         poller = Poller(started)
         try:
-            found = Cluster(backend, started, env, poller, made["users"], made["clients"])
-            found.client = made["client"]
+            found = Cluster(backend, started, env, poller, made["client"])
+            found.users, found.clients = made["users"], made["clients"]
             found.admin_token = found.token("root")["access_token"]
             yield found
         finally:
@@ -165,8 +138,6 @@ def writer(cluster) -> Iterator:
     app = create_app("testing", {k: settings[k] for k in settings if k in _WRITER_SETTINGS})
     with app.app_context():
         yield app
-        from tests.conftest import close_app
-
         close_app(app)
 
 
@@ -174,13 +145,8 @@ _WRITER_SETTINGS = ("DATABASE_URL", "SIGNING_KEYS", "REDIS_URL")
 
 
 def measure(cluster: Cluster, delays: Delays, kind: str, probe, change, wanted) -> float:
-    """Every worker accepts ``probe`` first; then ``change()``; then the delay until every
-    worker answers ``wanted``."""
-    accepted = cluster.poller.until(probe, lambda status: status < 300, time.monotonic())
-    assert accepted < BOUND_SECONDS * 5
-    started = time.monotonic()
-    change()
-    delay = cluster.poller.until(probe, wanted, started)
+    """The delay until every worker answers ``wanted`` after ``change()``, recorded."""
+    delay = delay_of(cluster, probe, change, wanted)
     delays.add(cluster.backend, kind, delay)
     assert delay < BOUND_SECONDS, f"{kind} on {cluster.backend}: {delay * 1000:.0f} ms"
     return delay
@@ -232,8 +198,9 @@ def test_client_deleted(cluster, writer, delays, trial) -> None:
     client_id, secret = cluster.clients[trial]
     token = cluster.token("editor", (client_id, secret))["access_token"]
 
-    def change() -> None:
-        assert clients.delete(client_id, actor="test")
+    def change() -> None:  # on the poller's changing thread: an app context of its own
+        with writer.app_context():
+            assert clients.delete(client_id, actor="test")
 
     measure(cluster, delays, "client", me(token), change, refused)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.deploy import password_grant
 from tests.support.gunicorn import CONFIG, GUNICORN, Gunicorns, Server, wait_until_up
 from tests.support.http import bearer, free_port
 
@@ -149,7 +150,7 @@ class Poller:
         answered so yet (or its log line is not written yet)."""
         self._read_logs()
         firsts: dict[str, float] = {}
-        for answer in answers:
+        for answer in sorted(answers, key=lambda answer: answer.at):  # a worker's own order
             pid = self._pids.get(answer.poll)
             if pid is None:
                 continue
@@ -159,6 +160,50 @@ class Poller:
                 assert pid not in firsts, f"worker {pid} went back: {answer}"
         every = set().union(*self.workers.values())
         return firsts if every <= firsts.keys() else None
+
+
+# -- a cluster ----------------------------------------------------------------------------------
+@dataclass
+class Cluster:
+    """The instances of one backend (A first), their environment and poller, the client
+    everyone logs in with, an admin's token, and the users and clients of the trials."""
+
+    backend: str
+    servers: list[Server]
+    env: dict[str, str]
+    poller: Poller
+    client: tuple[str, str]
+    admin_token: str = ""
+    users: dict[str, list[str]] = field(default_factory=dict)  # kind -> one user a trial
+    clients: list[tuple[str, str]] = field(default_factory=list)  # one client a trial
+
+    @property
+    def a(self) -> Server:
+        return self.servers[0]
+
+    def token(self, username: str, client: tuple[str, str] | None = None) -> dict:
+        """The password grant through A."""
+        response = password_grant(self.a.base, client or self.client, username)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def admin(self, method: str, path: str, **kwargs) -> requests.Response:
+        """An admin API call through A with the admin's token."""
+        headers = {**bearer(self.admin_token), **kwargs.pop("headers", {})}
+        return requests.request(method, self.a.url(path), headers=headers, timeout=10, **kwargs)
+
+
+def delay_of(cluster: Cluster, probe: Probe, change: Callable[[], object], wanted) -> float:
+    """Every worker accepts ``probe`` first (status < 300); then ``change()`` runs while the
+    poller polls (a change whose own answer is slow does not hold the polls back); returns
+    the delay from just before the change until every worker answers ``wanted``."""
+    cluster.poller.until(probe, lambda status: status < 300, time.monotonic())
+    with ThreadPoolExecutor(max_workers=1) as changer:
+        started = time.monotonic()
+        changing = changer.submit(change)
+        delay = cluster.poller.until(probe, wanted, started)
+        changing.result()
+    return delay
 
 
 # -- the figures --------------------------------------------------------------------------------
@@ -177,9 +222,9 @@ class Delays:
         for backend in backends:
             rows = {kind: d for (b, kind), d in self.found.items() if b == backend}
             every = [delay for delays in rows.values() for delay in delays]
-            yield f"{backend:<20} all       n={len(every):3d}  {_figures(every)}"
+            yield f"{backend:<18} {'all':<13} n={len(every):3d}  {_figures(every)}"
             for kind, delays in sorted(rows.items()):
-                yield f"{'':<20} {kind:<9} n={len(delays):3d}  {_figures(delays)}"
+                yield f"{'':<18} {kind:<13} n={len(delays):3d}  {_figures(delays)}"
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.found:
