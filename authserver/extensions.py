@@ -1,5 +1,6 @@
 """Flask extensions with no per-app state; each app binds them in create_app."""
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -19,8 +20,8 @@ class _SQLAlchemy(SQLAlchemy):
     The session is removed in the app context's teardown, after the view has answered; on
     a connection the database has dropped (a restart, a killed backend) the rollback there
     raises, and gunicorn answered its HTML 500 page instead of the answer already made
-    (issue 10 item 7). Here the error is logged and the session discarded anyway; the pool
-    has invalidated the dead connection, so the next request gets a good one.
+    (issue 10 item 7). Here the error is logged and the session discarded with its
+    connections invalidated, so the next request gets a good one from the pool.
     """
 
     def _teardown_session(self, exc: BaseException | None) -> None:
@@ -30,7 +31,15 @@ class _SQLAlchemy(SQLAlchemy):
             logging.getLogger("authserver").exception(
                 "database session teardown failed (connection lost?); the answer stands"
             )
-            self.session.registry.clear()  # remove() stopped before it forgot the session
+            self._discard_session()
+
+    def _discard_session(self) -> None:
+        """Close the broken session's connections for good (invalidated: the pool drops
+        them; merely dropping them would leave the driver's socket open until GC) and
+        forget the session, which remove() stopped short of."""
+        with contextlib.suppress(Exception):  # nothing more to do with a dead connection
+            self.session().invalidate()
+        self.session.registry.clear()
 
 
 db = _SQLAlchemy(model_class=Base)
