@@ -102,6 +102,7 @@ class Poller:
     pool: ThreadPoolExecutor = field(init=False)
     _offsets: dict[str, int] = field(default_factory=dict)
     _pids: dict[str, str] = field(default_factory=dict)  # poll id -> pid that answered
+    _order: dict[str, int] = field(default_factory=dict)  # poll id -> its line in the log
 
     def __post_init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=2 * len(self.servers))
@@ -126,6 +127,7 @@ class Poller:
                 parts = line.split()
                 if len(parts) == 3:
                     self._pids[parts[2]] = parts[0].strip("<>")  # %(p)s is "<pid>"
+                    self._order[parts[2]] = len(self._order)
 
     def until(self, probe: Probe, wanted: Callable[[int], bool], since: float) -> float:
         """Poll until every worker has answered ``wanted``; returns the largest delay from
@@ -150,10 +152,11 @@ class Poller:
         answered so yet (or its log line is not written yet)."""
         self._read_logs()
         firsts: dict[str, float] = {}
-        for answer in sorted(answers, key=lambda answer: answer.at):  # a worker's own order
-            pid = self._pids.get(answer.poll)
-            if pid is None:
-                continue
+        # In the order each worker answered (its log lines), not the order the answers were
+        # read here: a client thread may read an earlier answer later.
+        logged = [answer for answer in answers if answer.poll in self._pids]
+        for answer in sorted(logged, key=lambda answer: self._order[answer.poll]):
+            pid = self._pids[answer.poll]
             if wanted(answer.status):
                 firsts.setdefault(pid, answer.at)
             else:
