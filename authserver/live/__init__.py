@@ -27,7 +27,8 @@ The parts:
   (checked on the request path, local), PostgreSQL LISTEN/NOTIFY or Redis pub/sub (a
   daemon thread per worker, started after the fork, with a heartbeat every
   ``AUTHSERVER_LIVE_HEARTBEAT_MS``; a heartbeat answered means "nothing missed up to when
-  it was sent").
+  it was sent"; the Redis feed's heartbeat also reads the log's newest seq, since a PUBLISH
+  is not part of the writer's transaction).
 - ``sync`` — :class:`LiveSync`, the request path's entry: if the feed confirmed the state
   within ``AUTHSERVER_LIVE_STALE_MS`` (default 500 ms), decide from memory (no round
   trip); else sync from the database first (the fallback), so no decision is ever staler
@@ -37,8 +38,8 @@ The parts:
   reconnects with backoff and re-reads the log on every (re)connect.
 
 The process that made a change applies it right after its commit, so there it holds
-before the response; every other process learns of it within the bound (1 s; measured
-under gunicorn: tens of milliseconds with every feed).
+before the response; every other process learns of it within the bound (1 s; p50/p100
+measured under gunicorn per backend, and with the feed lost, in docs/deploy.md).
 
 Each app's LiveSync lives in ``app.extensions["authserver.live"]``, made on first use
 (:func:`live_sync`); nothing starts in the gunicorn master, which builds an app but serves
