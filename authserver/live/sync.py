@@ -14,7 +14,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +63,6 @@ class LiveSync:
         self._pruned_at = time.monotonic()
         self.feed_error: str | None = None
         self._redis: Any = None  # redis.Redis publisher, made on first use
-        self._publisher: ThreadPoolExecutor | None = None  # its thread, made on first use
         self._publish_paused_until = float("-inf")
 
     # -- the request path -------------------------------------------------------------
@@ -166,15 +164,14 @@ class LiveSync:
         if any(change.kind in (log.POLICY, log.CLIENTS) for change in changes):
             self.sync(confirm=False)
         if self.settings.redis_url and self.backend != "sqlite":
-            if self._publisher is None:
-                self._publisher = ThreadPoolExecutor(1, thread_name_prefix="authserver-live-pub")
-            self._publisher.submit(self._publish, changes[-1].seq)
+            self._publish(changes[-1].seq)
 
     def _publish(self, seq: int) -> None:
-        """PUBLISH after the commit, on a thread of its own so that a hung Redis never holds
-        the writer's answer: one try, at most 0.5 s, and none for PUBLISH_PAUSE seconds after
-        a failure. A change not announced is still found within the bound: each Redis feed's
-        heartbeat looks at the log itself (and a lost feed means database syncs)."""
+        """PUBLISH after the commit, before the writer's answer (so other instances usually
+        know before the writer's client does): one try of at most 0.5 s, and none for
+        PUBLISH_PAUSE seconds after a failure, so a hung Redis costs a worker's writes 0.5 s
+        once per pause, not every write. A change not announced is still found within the
+        bound: each Redis feed's heartbeat looks at the log itself."""
         if time.monotonic() < self._publish_paused_until:
             return
         try:
@@ -189,7 +186,7 @@ class LiveSync:
     def _start(self) -> None:
         """In a new process (first use, or a fork): own connections, own feed thread."""
         self._pid = os.getpid()
-        self._local, self._feed, self._redis, self._publisher = None, None, None, None
+        self._local, self._feed, self._redis = None, None, None
         self.state.confirmed_at = float("-inf")  # nothing inherited is confirmed here
         if self.backend == "sqlite":
             path = self.engine.url.database
@@ -215,6 +212,4 @@ class LiveSync:
                 self._feed.stop()
             if self._local is not None:
                 self._local.close()
-            if self._publisher is not None:
-                self._publisher.shutdown()  # what is queued goes out (0.5 s each at most)
         self._pid = None
