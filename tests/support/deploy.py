@@ -117,9 +117,9 @@ def seed(database_url: str, keys: Path, roles=("viewer", "admin")) -> Seeded:
             for role in roles:
                 seeded.usernames[role] = unique(role)
                 users.create(seeded.usernames[role], PASSWORD, [role])
-            client, secret = clients.create("app", ["password", "refresh_token"])
+            client, secret = clients.create(unique("app"), ["password", "refresh_token"])
             seeded.client = (client.client_id, secret)
-            rs, rs_secret = clients.create("rs", [], introspect=True)
+            rs, rs_secret = clients.create(unique("rs"), [], introspect=True)
             seeded.resource_server = (rs.client_id, rs_secret)
         finally:
             db.session.remove()
