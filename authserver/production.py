@@ -69,6 +69,8 @@ def check_demo_data(app: Flask) -> None:
             return  # the database is down: requests answer 503 until it is back
         finally:
             db.session.remove()
+        if found:
+            db.engine.dispose()  # the app is refused: close its pool now, not at GC
     if found:
         raise ConfigError(
             f"AUTHSERVER_ENV=production: demo credentials exist ({', '.join(found)}); "

@@ -9,6 +9,7 @@ made through one worker is honoured by both.
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -404,6 +405,9 @@ def test_revocation_is_seen_by_every_gunicorn_worker(gunicorn_server) -> None:
 
     response = requests.post(f"{base}/oauth/revoke", data={"token": access_token}, auth=auth)
     assert response.status_code == 200
+    # SPEC §12: the worker that revoked refuses at once, every other one within 1 second
+    # (tests/test_live_propagation.py measures how soon); from then on, nobody accepts it.
+    time.sleep(1.0)
 
     statuses = []
     while (
