@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,7 @@ def test_access_token_revoked_through_a_is_refused_by_every_worker_of_b(cluster)
         timeout=10,
     )
     assert revoked.status_code == 200
+    time.sleep(1.0)  # SPEC §12: other instances within 1 s (test_live_propagation: how soon)
 
     statuses = until_every_worker(
         cluster.b, "/api/me", lambda _: me_status(cluster.b, access_token), status=401

@@ -197,6 +197,9 @@ def _assert_outage_answers(server: Server, client, rs, viewer, tokens, admin_tok
     refresh = refresh_grant(server.base, client, tokens["refresh_token"])
     assert_json_503(refresh)
     assert refresh.json()["error"] == "temporarily_unavailable"
+    # A protected route decides from memory while its feed is confirmed; once the feed is
+    # lost (within SPEC §12's 1 s bound) it must ask the database, and so answers 503.
+    time.sleep(1.0)
     for path, call in calls.items():
         for response in until_every_worker(server, path, lambda _, call=call: call(), 503):
             assert_json_503(response)
