@@ -34,13 +34,12 @@ class Passwords:
     def verify(self, stored_hash: str | None, password: str) -> bool:
         """Whether ``password`` matches; False, never an exception, for a mismatch or a
         malformed hash. No hash (unknown user, no password) costs a dummy verify: False."""
-        if not stored_hash:
-            self.dummy_verify(password)
-            return False
+        real = bool(stored_hash)  # one code path for both, so both cost the same
         try:
-            return self._hasher.verify(stored_hash, password)
+            matched = self._hasher.verify(stored_hash if real else self._dummy_hash, password)
         except (Argon2Error, InvalidHashError):
-            return False
+            matched = False
+        return matched and real
 
     def dummy_verify(self, password: str) -> None:
         """Spend the time of a real verify (for unknown users, locked accounts) and ignore it."""
