@@ -24,7 +24,7 @@ from authserver.models import LoginFailure
 from authserver.security.digests import digest
 from authserver.services.lockout import RedisCounters
 from authserver.state import state
-from tests.conftest import PASSWORD, REDIS_URL, basic_auth
+from tests.conftest import PASSWORD, REDIS_URL, basic_auth, close_app
 
 THRESHOLD = 3
 
@@ -77,8 +77,7 @@ def another_app(settings) -> Iterator[Callable[[], Flask]]:
     yield build
     for other in made:
         with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+            close_app(other)  # its live feed's connection too, not only the pool
 
 
 @pytest.fixture

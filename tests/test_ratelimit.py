@@ -25,7 +25,7 @@ from authserver.security.digests import digest
 from authserver.services.lockout import RedisCounters
 from authserver.state import state
 from authserver.web.ratelimit import TokenRateLimit
-from tests.conftest import PASSWORD, REDIS_URL, basic_auth
+from tests.conftest import PASSWORD, REDIS_URL, basic_auth, close_app
 
 LIMIT = 5
 DEAD_REDIS = "redis://127.0.0.1:1/0"
@@ -182,7 +182,7 @@ def test_redis_count_is_shared_by_two_app_instances(
         _fail_on_both(client, other_client, oauth_client, address, names)
     finally:
         with other.app_context():
-            db.engine.dispose()
+            close_app(other)  # its live feed's connection too, not only the pool
     assert list(on_redis.scan_iter(match=f"*/{address}/*"))
 
 
@@ -370,7 +370,7 @@ def test_redis_down_closed_refresh_grant_still_works(
         tokens = post_token(without_redis.test_client(), oauth_client, address, form(name))
     finally:
         with without_redis.app_context():
-            db.engine.dispose()
+            close_app(without_redis)
     refresh_token = tokens.get_json()["refresh_token"]
 
     response = post_token(
