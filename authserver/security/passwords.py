@@ -35,8 +35,9 @@ class Passwords:
         """Whether ``password`` matches; False, never an exception, for a mismatch or a
         malformed hash. No hash (unknown user, no password) costs a dummy verify: False."""
         real = bool(stored_hash)  # one code path for both, so both cost the same
+        matched: bool
         try:
-            matched = self._hasher.verify(stored_hash if real else self._dummy_hash, password)
+            matched = self._hasher.verify(stored_hash or self._dummy_hash, password)
         except (Argon2Error, InvalidHashError):
             matched = False
         return matched and real
