@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from sqlalchemy import String, Text, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from authserver.extensions import Model
 from authserver.models.base import UTCDateTime, utcnow
@@ -35,11 +35,25 @@ class Client(Model):
     can_introspect: Mapped[bool] = mapped_column(default=False)
     #: A disabled client cannot authenticate, so it gets no tokens (``clients disable``).
     disabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: A ``--dpop`` client must prove a DPoP key at the token endpoint (SPEC §17,
+    #: ``dpop_bound_access_tokens``).
+    dpop_bound: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    role_rows: Mapped[list["ClientRole"]] = relationship(
+        back_populates="client",
+        cascade="all, delete-orphan",
+        order_by="ClientRole.role",
+        lazy="select",  # read by client_credentials and the admin views, not every grant
+    )
 
     @property
     def is_public(self) -> bool:
         return self.secret_digest is None
+
+    @property
+    def roles(self) -> list[str]:
+        """The policy roles the client holds (its client_credentials grant, SPEC §16)."""
+        return [row.role for row in self.role_rows]
 
     @property
     def grant_type_list(self) -> list[str]:
@@ -76,3 +90,15 @@ class Client(Model):
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in GRANT_TYPES and grant_type in self.grant_type_list
+
+
+class ClientRole(Model):
+    """A role a client holds: the same shape as ``user_roles`` (SPEC §16)."""
+
+    __tablename__ = "client_roles"
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    client: Mapped[Client] = relationship(back_populates="role_rows")
