@@ -16,11 +16,11 @@ from sqlalchemy.exc import ArgumentError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from authserver import production, resource
-from authserver.api import admin, examples, health, oauth, openapi, wellknown
+from authserver.api import admin, changes, examples, health, oauth, openapi, wellknown
 from authserver.config import PROJECT_ROOT, ConfigError, load_settings
 from authserver.database import database_uri, engine_options, tune_sqlite
 from authserver.extensions import db, migrate, principal
-from authserver.oauth2 import server
+from authserver.oauth2 import bearer, server
 from authserver.security.access_tokens import CLOCK_SKEW, TokenVerifier
 from authserver.security.keys import SigningKeyError, SigningKeys
 from authserver.security.passwords import Passwords
@@ -29,7 +29,7 @@ from authserver.state import AppState
 from authserver.web import errors, headers, metrics, ratelimit, request_log
 from authserver.web.log_format import JSONFormatter, use_json_handler
 
-BLUEPRINT_MODULES = (wellknown, oauth, examples, health, admin, openapi)
+BLUEPRINT_MODULES = (wellknown, oauth, changes, examples, health, admin, openapi)
 
 
 def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -58,7 +58,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     app_state = _build_state(app)
     app.extensions["authserver"] = app_state
     _init_web(app, app_state)
-    resource.init_app(app)
+    resource.init_app(app, principal)
     for module in BLUEPRINT_MODULES:
         module.init_app(app)
     policy_store.init_app(app)
@@ -82,7 +82,7 @@ def _build_state(app: Flask) -> AppState:
             max_lifetime=config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW,  # SPEC §13
         ),
         authorization_server=server.build(app),
-        resource_protector=resource.build_protector(app),
+        resource_protector=bearer.build_protector(app),
         lockout=_lockout_counters(config),
         rate_limit=ratelimit.build(config),
     )

@@ -13,10 +13,11 @@ from authlib.oauth2.rfc6749.errors import MissingAuthorizationError, Unsupported
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError
 from flask import request
 
+from authserver.resource import dpop
 from authserver.resource.required import RequiredScopes
+from authserver.resource.verifier import protector_of
 from authserver.security import access_tokens
 from authserver.services.errors import ServiceError
-from authserver.state import state
 
 TITLES = {401: "Unauthorized", 403: "Forbidden"}
 
@@ -36,19 +37,22 @@ class TokenRejected(ServiceError):
 
 def authenticate(required: RequiredScopes) -> access_tokens.AccessToken:
     """The request's verified token if it has the ``required`` scopes; else TokenRejected."""
-    protector: ResourceProtector = state().resource_protector
+    protector: ResourceProtector = protector_of()
     try:
         return protector.validate_request(required.authlib_scopes(), request)
     except (MissingAuthorizationError, UnsupportedTokenTypeError):
         raise TokenRejected(401, "Bearer", "unauthorized", "A bearer token is required.") from None
+    except dpop.DPoPError as exc:  # RFC 9449 §7.1: which DPoP check failed
+        challenge = exc.challenge()
+        raise TokenRejected(exc.status, challenge, exc.error, exc.description) from None
     except InsufficientScopeError:
         scope = required.challenge_scope()
-        challenge = f'Bearer error="insufficient_scope", scope="{scope}"'
+        challenge = dpop.challenge_for(request, f'error="insufficient_scope", scope="{scope}"')
         raise TokenRejected(
             403, challenge, "insufficient_scope", f"This route needs the scope(s): {scope}."
         ) from None
     except OAuth2Error:  # InvalidTokenError: malformed, forged, expired or revoked
-        challenge = 'Bearer error="invalid_token"'
+        challenge = dpop.challenge_for(request, 'error="invalid_token"')
         raise TokenRejected(
             401, challenge, "invalid_token", "The access token is invalid, expired or revoked."
         ) from None

@@ -7,10 +7,12 @@ from __future__ import annotations
 import functools
 
 from flask import Flask, current_app, g
-from flask_principal import Identity, Need, RoleNeed, UserNeed, identity_loaded
+from flask_principal import Identity, Need, Principal, RoleNeed, UserNeed, identity_loaded
 
-from authserver.extensions import principal
 from authserver.security import access_tokens
+
+#: ``app.extensions`` key of the app's Flask-Principal (whose identity savers run).
+_PRINCIPAL = "authserver.principal"
 
 #: Like Flask-Principal's ``RoleNeed``: ``ScopeNeed("documents:read")``.
 ScopeNeed = functools.partial(Need, "scope")
@@ -48,8 +50,10 @@ def set_identity(token: access_tokens.AccessToken) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app
     identity = TokenIdentity(token, app)
     g.identity = identity
-    for saver in principal.identity_savers:
-        saver(identity)
+    principal = app.extensions.get(_PRINCIPAL)
+    if principal is not None:
+        for saver in principal.identity_savers:
+            saver(identity)
 
 
 def _on_identity_loaded(sender: Flask, identity: Identity) -> None:
@@ -63,5 +67,9 @@ def _on_identity_loaded(sender: Flask, identity: Identity) -> None:
         identity.provides.add(ScopeNeed(scope))
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, principal: Principal | None = None) -> None:
+    """Load a token identity's needs in ``app``; ``principal``: the app's Flask-Principal,
+    whose identity savers see each token identity (None: the app has none of its own)."""
+    if principal is not None:
+        app.extensions[_PRINCIPAL] = principal
     identity_loaded.connect(_on_identity_loaded, app)

@@ -1,0 +1,273 @@
+"""GET /oauth/changes: the live-authorization change feed for other services (SPEC §18).
+
+A resource server that verifies our JWTs itself (the kit, ``authserver.resource``) follows
+this feed to apply SPEC §12's refusals and narrowing within the same 1 s bound as this
+server's own routes. Only clients made with ``--introspect`` may read it (HTTP Basic, as
+at introspection): it names users and clients that were cut off.
+
+``GET /oauth/changes`` (no ``since``): a snapshot. ``?since=SEQ``: the rows of the log
+(``live_changes``) after SEQ, or a snapshot when SEQ is too old (rows after it were
+pruned) or unknown (newer than the log: another database). The answer::
+
+    {"seq": 42, "snapshot": false,
+     "changes": [{"seq": 41, "kind": "user", "key": "7", "at": 1767.5, "until": 2667.5}],
+     "policy": {"version": 3, "roles": {"editor": ["documents:read", ...]}},
+     "clients": {"reports-api": "reports:read"}}
+
+``kind`` is ``jti`` (key: a revoked access token's jti, ``until`` its exp), ``user`` /
+``client`` (key: a sub / client_id whose tokens issued at or before ``at`` are refused),
+``policy`` (key: a new policy version) or ``clients`` (key: a client whose allowed scopes
+changed; ``clients`` gives them now, null: unrestricted, absent: deleted). ``policy`` is
+the live policy: each role's effective scopes. Times are Unix seconds.
+
+**Long-polling** (``wait=SECONDS``, at most :data:`MAX_WAIT`): with nothing after SEQ the
+answer is held until a change arrives or the wait ends, so an idle feed costs one open
+request. While it is held, a newline goes out every :data:`HEARTBEAT` seconds, as long as
+this process's own live state is fresh (SPEC §12): JSON allows whitespace before the
+value, so the body stays one JSON document, and a follower that reads it line by line
+knows the feed is alive and nothing changed, within its bound, without a new request.
+
+A held request holds a thread: on gunicorn's sync workers (one request per worker) it
+would hold a whole worker, so there (``wsgi.multithread`` false) the answer comes at once
+with ``"poll_after"`` seconds for the follower to wait before asking again. Run the
+instances that serve the feed with threads (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
+from sqlalchemy import func, select
+
+from authserver import live
+from authserver.extensions import db
+from authserver.live import log
+from authserver.live.state import CLIENTS
+from authserver.models import LiveChange
+from authserver.models.base import utcnow
+from authserver.services import policy_store
+from authserver.state import state
+from authserver.web.errors import oauth_error_response, render_errors_with, render_oauth
+
+bp = Blueprint("changes", __name__, url_prefix="/oauth")
+render_errors_with(bp, render_oauth)
+
+#: The longest hold (seconds): below gunicorn's worker timeout (30 s, config/gunicorn.conf.py).
+MAX_WAIT = 20.0
+#: Seconds between the newlines of a held answer.
+HEARTBEAT = 0.25
+#: How often (seconds) the watcher looks at the process's live state.
+TICK = 0.05
+#: A heartbeat goes out only while the watcher's last look is this recent (seconds).
+FRESH = 0.5
+#: What a follower of a server that cannot hold answers waits between polls (seconds).
+POLL_AFTER = 0.25
+
+
+class Watcher:
+    """One thread per process (started on first use, again after a fork): follows the live
+    state's ``last_seq`` (fresh within SPEC §12's bound, the feed's or a database sync)
+    and wakes the held answers when it moves."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.condition = threading.Condition()
+        self.seq = -1
+        self.fresh_at = float("-inf")  # monotonic time of the last fresh look
+        self._pid: int | None = None
+
+    def ensure_running(self) -> None:
+        if self._pid != os.getpid():
+            with self.condition:
+                if self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    self.fresh_at = float("-inf")
+                    thread = threading.Thread(target=self._run, name="changes-watcher")
+                    thread.daemon = True
+                    thread.start()
+
+    def _run(self) -> None:
+        sync = live.live_sync(self.app)
+        pid = os.getpid()
+        while self._pid == pid:
+            try:
+                seq = sync.current().last_seq
+            except Exception as exc:  # noqa: BLE001 - database down: no fresh look, no heartbeat
+                self.app.logger.warning("changes feed: live state unavailable (%s)", exc)
+                time.sleep(1)
+                continue
+            with self.condition:
+                self.fresh_at = time.monotonic()
+                if seq != self.seq:
+                    self.seq = seq
+                    self.condition.notify_all()
+            time.sleep(TICK)
+
+    def wait(self, since: int, timeout: float) -> bool:
+        """Until the state moved past ``since`` (True) or ``timeout`` passed (False)."""
+        with self.condition:
+            return self.condition.wait_for(lambda: self.seq > since, timeout)
+
+    def fresh(self) -> bool:
+        """Whether the last look at the live state (fresh within the bound) is recent."""
+        return time.monotonic() - self.fresh_at <= FRESH
+
+
+_WATCHERS = "authserver.changes"
+_CREATING = threading.Lock()
+
+
+def watcher(app: Flask) -> Watcher:
+    """The app's Watcher, running in this process."""
+    found = app.extensions.get(_WATCHERS)
+    if found is None:
+        with _CREATING:
+            found = app.extensions.setdefault(_WATCHERS, Watcher(app))
+    found.ensure_running()
+    return found
+
+
+# -- the answer ---------------------------------------------------------------------------
+def _row(change: live.Change) -> dict:
+    return {
+        "seq": change.seq,
+        "kind": change.kind,
+        "key": change.key,
+        "at": change.at,
+        "until": change.until,
+    }
+
+
+_ROLE_MAPS: dict[int, dict[str, list[str]]] = {}
+
+
+def _policy() -> dict:
+    """The live policy as each role's effective scopes (computed once per version)."""
+    version, policy = policy_store.live_policy()
+    roles = _ROLE_MAPS.get(version)
+    if roles is None:
+        roles = {
+            name: policy.in_declared_order(policy.effective_scopes(name)) for name in policy.roles
+        }
+        _ROLE_MAPS.clear()
+        _ROLE_MAPS[version] = roles
+    return {"version": version, "roles": roles}
+
+
+def answer(since: int | None) -> dict:
+    """The changes after ``since`` (None: a snapshot), or a snapshot if it is too old."""
+    connection = db.session.connection()
+    changes: list[live.Change] | None = None
+    newest = log.newest_seq(connection)
+    if since is not None and since <= newest:
+        changes = log.read_since(connection, since)
+        oldest = changes[0].seq if changes else newest + 1
+        if oldest > since + 1 and _pruned_after(connection, since):
+            changes = None
+    snapshot = changes is None
+    if changes is None:
+        newest, changes = log.read_all(connection, utcnow())
+    else:
+        newest = max([since or 0, *(change.seq for change in changes)])
+    named = {change.key for change in changes if change.kind == CLIENTS}
+    return {
+        "seq": newest,
+        "snapshot": snapshot,
+        "changes": [_row(change) for change in changes],
+        "policy": _policy(),
+        "clients": log.client_scopes(connection, named),
+    }
+
+
+def _pruned_after(connection, since: int) -> bool:
+    """Whether rows after ``since`` may be gone (``tokens purge``): the log's oldest row is
+    past ``since + 1`` (a gap in the sequence at worst costs a needless snapshot)."""
+    oldest = connection.execute(select(func.min(LiveChange.seq))).scalar()
+    return oldest is None or oldest > since + 1
+
+
+# -- the route ----------------------------------------------------------------------------
+def _authenticate() -> Response | None:
+    """None for a client made with --introspect (HTTP Basic or the form); else its error."""
+    server = state().authorization_server
+    try:
+        client = server.authenticate_client(
+            server.create_oauth2_request(request), ["client_secret_basic"], endpoint="changes"
+        )
+    except OAuth2Error as exc:
+        response = oauth_error_response(exc.status_code, exc.error, exc.description or "")
+        response.headers.update(dict(exc.get_headers()))
+        response.headers["Content-Type"] = "application/json"
+        return response
+    if not client.can_introspect:
+        return oauth_error_response(
+            403, "unauthorized_client", "Only resource servers (--introspect) read the feed."
+        )
+    return None
+
+
+def _parameter(name: str) -> float | None:
+    """A query parameter that must be a number >= 0 (None when absent); ValueError else."""
+    text = request.args.get(name)
+    if text is None:
+        return None
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(name)
+    return value
+
+
+@bp.get("/changes")
+def changes() -> Response:
+    refusal = _authenticate()
+    if refusal is not None:
+        return refusal
+    try:
+        since_value, wait_value = _parameter("since"), _parameter("wait")
+    except ValueError:
+        return oauth_error_response(400, "invalid_request", "since and wait: numbers >= 0")
+    since = None if since_value is None else int(since_value)
+    wait = min(wait_value or 0.0, MAX_WAIT)
+    threaded = bool(request.environ.get("wsgi.multithread"))
+    first = answer(since)
+    db.session.remove()  # hold no connection (nor SQLite read snapshot) while waiting
+    if first["changes"] or first["snapshot"] or wait <= 0 or not threaded:
+        if wait > 0 and not threaded and not first["changes"]:
+            first["poll_after"] = POLL_AFTER
+        return _json(first)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app
+    follow = watcher(app)
+    return Response(
+        stream_with_context(_held(follow, since or 0, wait)),
+        mimetype="application/json",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _held(follow: Watcher, since: int, wait: float) -> Iterator[str]:
+    """Newlines while nothing changes and this process's state is fresh; then the answer."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or follow.wait(since, min(HEARTBEAT, left)):
+            break
+        if follow.fresh():
+            yield "\n"
+    db.session.remove()  # a fresh transaction: the rows committed while we waited
+    yield json.dumps(answer(since), separators=(",", ":")) + "\n"
+
+
+def _json(body: dict) -> Response:
+    response = Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
