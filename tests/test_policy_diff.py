@@ -33,6 +33,9 @@ def test_diff_of_equal_policies_is_empty(default):
         "roles_added": [],
         "roles_removed": [],
         "roles_changed": {},
+        "tests_added": [],
+        "tests_removed": [],
+        "tests_changed": [],
     }
 
 

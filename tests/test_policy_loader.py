@@ -201,7 +201,7 @@ def test_unknown_top_level_key():
         """)
     assert (issue.line, issue.column, issue.path) == (2, 1, "owner")
     assert issue.message == (
-        "unknown key 'owner' at the top level: expected 'version', 'scopes', 'roles'"
+        "unknown key 'owner' at the top level: expected 'version', 'scopes', 'roles', 'tests'"
     )
 
 

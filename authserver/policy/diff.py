@@ -27,6 +27,14 @@ class PolicyDiff:
     roles_added: list[str] = field(default_factory=list)
     roles_removed: list[str] = field(default_factory=list)
     roles_changed: dict[str, dict] = field(default_factory=dict)
+    #: policy tests (SPEC §14) by name: added, removed, or written differently
+    tests_added: list[str] = field(default_factory=list)
+    tests_removed: list[str] = field(default_factory=list)
+    tests_changed: list[str] = field(default_factory=list)
+
+    @property
+    def tests_touched(self) -> bool:
+        return bool(self.tests_added or self.tests_removed or self.tests_changed)
 
     @property
     def empty(self) -> bool:
@@ -37,6 +45,7 @@ class PolicyDiff:
             or self.roles_added
             or self.roles_removed
             or self.roles_changed
+            or self.tests_touched
         )
 
     def to_dict(self) -> dict:
@@ -51,15 +60,25 @@ class PolicyDiff:
                 name: {part: _copy(value) for part, value in change.items()}
                 for name, change in self.roles_changed.items()
             },
+            "tests_added": list(self.tests_added),
+            "tests_removed": list(self.tests_removed),
+            "tests_changed": list(self.tests_changed),
         }
 
     def summary(self) -> str:
-        """One line: ``"roles +1 -0 ~2; scopes +3 -1 ~0"``."""
-        return (
+        """One line: ``"roles +1 -0 ~2; scopes +3 -1 ~0"``, and ``"; tests +1 -0 ~0"``
+        when the policy's tests changed."""
+        line = (
             f"roles +{len(self.roles_added)} -{len(self.roles_removed)} "
             f"~{len(self.roles_changed)}; scopes +{len(self.scopes_added)} "
             f"-{len(self.scopes_removed)} ~{len(self.scopes_changed)}"
         )
+        if self.tests_touched:
+            line += (
+                f"; tests +{len(self.tests_added)} -{len(self.tests_removed)} "
+                f"~{len(self.tests_changed)}"
+            )
+        return line
 
 
 def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
@@ -71,6 +90,8 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
             change = _role_change(old, new, old.roles[name], role)
             if change:
                 changed_roles[name] = change
+    old_tests = {test.name: test for test in old.tests}
+    new_tests = {test.name: test for test in new.tests}
     return PolicyDiff(
         scopes_added=[s for s in new_scopes if s not in old_scopes],
         scopes_removed=[s for s in old_scopes if s not in new_scopes],
@@ -78,6 +99,9 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
         roles_added=[r for r in new.roles if r not in old.roles],
         roles_removed=[r for r in old.roles if r not in new.roles],
         roles_changed=changed_roles,
+        tests_added=[t for t in new_tests if t not in old_tests],
+        tests_removed=[t for t in old_tests if t not in new_tests],
+        tests_changed=[t for t, test in new_tests.items() if old_tests.get(t, test) != test],
     )
 
 

@@ -65,7 +65,7 @@ def with_role(base: Policy, name: str, body: bytes | str, kind: str) -> Revision
     document["roles"][name] = role.data
     reporter = Reporter(role.locate)
     reporter.errors.extend(role.errors)
-    return _built(load_policy_data(document, reporter))
+    return _marked_as(base, _built(load_policy_data(document, reporter)))
 
 
 def without_role(base: Policy, name: str) -> Revision:
@@ -84,4 +84,21 @@ def without_role(base: Policy, name: str) -> Revision:
         return _refused(heirs)
     document = base.to_document()
     del document["roles"][name]
-    return _built(load_policy_data(document))
+    return _marked_as(base, _built(load_policy_data(document)))
+
+
+def _marked_as(base: Policy, revision: Revision) -> Revision:
+    """A role edit keeps ``base``'s tests, which then point where ``base`` wrote them (the
+    live document an admin reads), since they are rebuilt from data that has no lines."""
+    policy = revision.policy
+    if policy is None or not base.tests:
+        return revision
+    written = {test.name: test for test in base.tests}
+    tests = tuple(
+        test.with_marks_of(written[test.name]) if test.name in written else test
+        for test in policy.tests
+    )
+    result = revision.result
+    return Revision(
+        revision.source, LoadResult(policy.with_tests(tests), result.errors, result.warnings)
+    )

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from authserver.policy.cases import PolicyTest, check_tests
 from authserver.policy.issues import PolicyIssue, Reporter
 from authserver.policy.model import Policy, Role
 from authserver.policy.resolve import Resolution, resolve
@@ -99,11 +100,12 @@ def _validate(data: object, reporter: Reporter) -> LoadResult:
     if draft is None:
         return LoadResult(None, reporter.sorted_errors(), [])
     resolution = resolve(draft, reporter)
-    policy = None if reporter.errors else _build(draft, resolution)
+    tests = check_tests(draft.tests, draft.scopes, draft.roles, reporter)
+    policy = None if reporter.errors else _build(draft, resolution, tests)
     return LoadResult(policy, reporter.sorted_errors(), reporter.sorted_warnings())
 
 
-def _build(draft: Draft, resolution: Resolution) -> Policy:
+def _build(draft: Draft, resolution: Resolution, tests: tuple[PolicyTest, ...]) -> Policy:
     roles = {
         name: Role(
             name=name,
@@ -113,4 +115,4 @@ def _build(draft: Draft, resolution: Resolution) -> Policy:
         )
         for name, role in draft.roles.items()
     }
-    return Policy(draft.scopes, roles, resolution.direct, resolution.effective)
+    return Policy(draft.scopes, roles, resolution.direct, resolution.effective, tests)

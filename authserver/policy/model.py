@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from authserver.policy.cases import PolicyTest
 
 #: grant_paths stops after this many chains: a diamond-shaped hierarchy can have
 #: exponentially many, and an explanation needs a few, not all.
@@ -31,7 +35,7 @@ class Role:
 class Policy:
     """An immutable, validated role policy. Build it with the loader, not directly."""
 
-    __slots__ = ("_scopes", "_roles", "_direct", "_effective", "_rank")
+    __slots__ = ("_scopes", "_roles", "_direct", "_effective", "_rank", "_tests")
 
     def __init__(
         self,
@@ -39,12 +43,23 @@ class Policy:
         roles: Mapping[str, Role],
         direct: Mapping[str, frozenset[str]],
         effective: Mapping[str, frozenset[str]],
+        tests: tuple[PolicyTest, ...] = (),
     ) -> None:
         self._scopes = MappingProxyType(dict(scopes))
         self._roles = MappingProxyType(dict(roles))
         self._direct = MappingProxyType(dict(direct))
         self._effective = MappingProxyType(dict(effective))
         self._rank = {scope: rank for rank, scope in enumerate(self._scopes)}
+        self._tests = tuple(tests)
+
+    @property
+    def tests(self) -> tuple[PolicyTest, ...]:
+        """The document's ``tests:`` (SPEC §14), in document order."""
+        return self._tests
+
+    def with_tests(self, tests: tuple[PolicyTest, ...]) -> Policy:
+        """The same policy with ``tests`` (equal tests pointing elsewhere, say)."""
+        return Policy(self._scopes, self._roles, self._direct, self._effective, tests)
 
     @property
     def scopes(self) -> Mapping[str, str]:
@@ -117,7 +132,10 @@ class Policy:
                 entry["inherits"] = list(role.inherits)
             entry["scopes"] = list(role.scopes)
             roles[name] = entry
-        return {"version": 1, "scopes": dict(self._scopes), "roles": roles}
+        document = {"version": 1, "scopes": dict(self._scopes), "roles": roles}
+        if self._tests:
+            document["tests"] = [test.to_document() for test in self._tests]
+        return document
 
     def to_yaml(self) -> str:
         """YAML text that loads back into an equal Policy; lists in flow style like the SPEC."""
@@ -132,9 +150,11 @@ class Policy:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Policy):
             return NotImplemented
-        return list(self._scopes.items()) == list(other._scopes.items()) and list(
-            self._roles.items()
-        ) == list(other._roles.items())
+        return (
+            list(self._scopes.items()) == list(other._scopes.items())
+            and list(self._roles.items()) == list(other._roles.items())
+            and self._tests == other._tests
+        )
 
     # Unhashable, as a mutable class with __eq__ should be; typeshed types it a method.
     __hash__ = None  # type: ignore[assignment]
@@ -144,11 +164,14 @@ class Policy:
 
 
 class _PolicyDumper(yaml.SafeDumper):
-    """Safe dumper writing lists inline (``scopes: [a, b]``), as people write policies."""
+    """Safe dumper writing lists of names inline (``scopes: [a, b]``), as people write
+    policies."""
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+    """Lists of names inline; lists of mappings (``tests:``) one item per block."""
+    inline = not any(isinstance(item, dict | list) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline)
 
 
 _PolicyDumper.add_representer(list, _represent_list)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from authserver.policy.issues import Path, Reporter, type_name
 from authserver.policy.scopes import scope_token_problem
 
-TOP_LEVEL_KEYS = ("version", "scopes", "roles")
+TOP_LEVEL_KEYS = ("version", "scopes", "roles", "tests")
+REQUIRED_TOP_LEVEL_KEYS = ("version", "scopes", "roles")
 ROLE_KEYS = ("description", "inherits", "scopes")
 SUPPORTED_VERSION = 1
 
@@ -35,24 +36,28 @@ class Draft:
 
     scopes: dict[str, str]
     roles: dict[str, RoleDraft]
+    #: the ``tests:`` list as written, checked once roles and scopes are known (cases.py)
+    tests: object = None
 
 
 def check_document(data: object, rep: Reporter) -> Draft | None:
     """Check the document's shape; None when it is not even a mapping."""
     if not isinstance(data, dict):
         rep.error(
-            (), f"a policy must be a mapping with {_names(TOP_LEVEL_KEYS)}, got {type_name(data)}"
+            (),
+            f"a policy must be a mapping with {_names(REQUIRED_TOP_LEVEL_KEYS)}, "
+            f"got {type_name(data)}",
         )
         return None
     _check_keys(data, (), TOP_LEVEL_KEYS, "at the top level", rep)
-    for key in TOP_LEVEL_KEYS:
+    for key in REQUIRED_TOP_LEVEL_KEYS:
         if key not in data:
             rep.error((key,), f"missing required key {key!r}")
     if "version" in data:
         _check_version(data["version"], rep)
     scopes = _check_declared_scopes(data["scopes"], rep) if "scopes" in data else {}
     roles = _check_roles(data["roles"], rep) if "roles" in data else {}
-    return Draft(scopes, roles)
+    return Draft(scopes, roles, data.get("tests", []))
 
 
 def _names(keys: tuple[str, ...]) -> str:

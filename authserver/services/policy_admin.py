@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from authserver.policy import (
+    LoadResult,
     Policy,
     PolicyDiff,
     PolicyIssue,
@@ -25,12 +26,13 @@ from authserver.policy import (
     undeclared_required_scopes,
 )
 from authserver.policy.bodies import JSON, YAML
+from authserver.policy.cases import failures, run_tests
 from authserver.policy.edits import Revision
 from authserver.policy.granting import ClientFacts
 from authserver.policy.scopes import InvalidScope
 from authserver.services import clients, policy_store, users
 from authserver.services.errors import BadRequest, NotFound, PreconditionRequired, ServiceError
-from authserver.services.policy_errors import PolicyInvalid
+from authserver.services.policy_errors import PolicyInvalid, PolicyTestsFailed
 from authserver.services.policy_store import NewVersion
 
 __all__ = [
@@ -149,14 +151,26 @@ def _write(options: WriteOptions, edit: Edit, check: Check | None = None) -> Sav
         raise PreconditionRequired(PRECONDITION_REQUIRED.format(live=base))
     policy_store.check_expected(base, options.expected)
     revision, note = edit(old)
-    policy = revision.policy
-    if policy is None:
-        raise PolicyInvalid(revision.result)
+    policy = checked(revision)
     diff = diff_policies(old, policy)
     new = NewVersion(revision.source, policy, base, options.comment or note, diff)
     stripped = policy_store.commit_version(new, options.actor, options.strip_roles)
     required = undeclared_required_scopes(policy, options.required)
     return Saved(base + 1, base, policy, [*revision.result.warnings, *required], diff, stripped)
+
+
+def checked(revision: Revision) -> Policy:
+    """The revision's policy, refused (422) when it does not load or fails its own tests
+    (SPEC §14): every write comes through here, so no write can break what they pin."""
+    policy = revision.policy
+    if policy is None:
+        raise PolicyInvalid(revision.result)
+    results = run_tests(policy)
+    failed = failures(results)
+    if failed:
+        result = revision.result
+        raise PolicyTestsFailed(LoadResult(policy, failed, result.warnings), results)
+    return policy
 
 
 def diff_versions(old: int, new: int) -> PolicyDiff:

@@ -7,6 +7,7 @@ the CLI prints their detail (or, for an invalid policy, every issue as FILE:LINE
 from __future__ import annotations
 
 from authserver.policy import LoadResult
+from authserver.policy.cases import TestResult
 from authserver.services.errors import Conflict, Invalid, PreconditionFailed
 
 
@@ -55,3 +56,22 @@ class PolicyInvalid(Invalid):
             warnings=[issue.to_dict() for issue in result.warnings],
         )
         self.result = result
+
+
+class PolicyTestsFailed(PolicyInvalid):
+    """The resulting policy loads but fails its own tests (SPEC §14): every write refuses
+    it, each failure at the line and column of the scope that fails. ``results`` has every
+    test's verdict."""
+
+    title = "Policy tests fail"
+
+    def __init__(self, result: LoadResult, results: list[TestResult]) -> None:
+        super().__init__(result)
+        failed = [r.name for r in results if not r.passed]
+        self.detail = (
+            f"{len(failed)} policy test(s) fail: {', '.join(repr(n) for n in failed)}; "
+            "the live policy is unchanged"
+        )
+        self.args = (self.detail,)
+        self.extra["tests"] = [r.to_dict() for r in results]
+        self.results = results

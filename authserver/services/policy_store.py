@@ -25,9 +25,15 @@ from authserver.extensions import db
 from authserver.models import PolicyVersion, UserRole
 from authserver.models.base import UTCDateTime, utcnow
 from authserver.policy import LoadResult, Policy, PolicyDiff, diff_policies, load_policy_yaml
+from authserver.policy.cases import failures, run_tests
 from authserver.services import audit
 from authserver.services.errors import NotFound, ServiceError
-from authserver.services.policy_errors import PolicyInvalid, RolesInUse, Stale
+from authserver.services.policy_errors import (
+    PolicyInvalid,
+    PolicyTestsFailed,
+    RolesInUse,
+    Stale,
+)
 from authserver.state import state
 
 #: Version numbers are a 32-bit column; a larger number names no version (and must not
@@ -196,6 +202,9 @@ def save_version(
     result = load_policy_yaml(source)
     if result.policy is None:
         raise PolicyInvalid(result)
+    results = run_tests(result.policy)
+    if failures(results):
+        raise PolicyTestsFailed(LoadResult(result.policy, failures(results), []), results)
     base = newest_version()
     check_expected(base, None if expected is None else (expected,))
     diff = diff_policies(policy_at(base), result.policy) if base else None

@@ -1,4 +1,5 @@
-"""Admin API for role policies (SPEC §8): the live policy, its versions, diff, explain.
+"""Admin API for role policies (SPEC §8, §14): the live policy, its preview, versions, diff,
+explain.
 
 The ETag is the live policy version; writes need If-Match naming it (:mod:`versioned`).
 One role at a time is :mod:`roles`. Errors are RFC 9457 problem details.
@@ -6,7 +7,7 @@ One role at a time is :mod:`roles`. Errors are RFC 9457 problem details.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from authserver.api.admin import params
 from authserver.api.admin.versioned import (
@@ -17,8 +18,8 @@ from authserver.api.admin.versioned import (
     write_options,
     yaml_response,
 )
-from authserver.resource import require_scopes
-from authserver.services import policy_admin, policy_store
+from authserver.resource import require_scopes, required_scope_names
+from authserver.services import policy_admin, policy_preview, policy_store
 from authserver.services.errors import NotFound
 from authserver.services.policy_store import MAX_VERSION
 from authserver.web.errors import render_errors_with, render_problem
@@ -46,6 +47,21 @@ def get_policy() -> Response:
 def put_policy() -> Response:
     kind = body_kind()
     return saved_response(policy_admin.replace_policy(request.get_data(), kind, write_options()))
+
+
+@bp.post("/policy/preview")
+@require_scopes("policies:read")
+def preview_policy() -> Response:
+    """Preview a candidate policy: errors, warnings, diff, who gains and loses, its tests.
+
+    The body is a whole policy (YAML or JSON, as PUT). Nothing is stored: the answer is
+    200 whether the candidate is valid or not (SPEC §14), ``{"valid", "errors",
+    "warnings", "diff", "impact", "tests"}``; ``diff`` and ``impact`` are null when the
+    candidate does not load.
+    """
+    kind = body_kind()
+    required = required_scope_names(current_app)
+    return jsonify(policy_preview.preview(request.get_data(), kind, required).to_dict())
 
 
 # -- versions --------------------------------------------------------------------------
