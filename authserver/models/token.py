@@ -23,6 +23,9 @@ class RefreshFamily(Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    #: A public client's family is bound to the DPoP key of its login (RFC 9449 §5): the
+    #: key's RFC 7638 thumbprint, which every refresh of the family must prove.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 class RefreshToken(Model):

@@ -1,0 +1,111 @@
+"""Where DPoP proof ``jti``s are remembered: shared by every instance (SPEC §17).
+
+Redis when AUTHSERVER_REDIS_URL is set (``SET NX`` with the proof's expiry), else the
+``dpop_proofs`` table (an ``INSERT`` that conflicts on a proof seen before), like the other
+shared counters (SPEC §11). Either way a proof replayed at another instance or worker is
+refused. Expired rows are purged as new ones arrive; Redis expires its keys by itself.
+
+A Redis outage follows AUTHSERVER_REDIS_FAILURE as the lockout counters do: ``fallback``
+remembers proofs in the database meanwhile, ``closed`` refuses DPoP requests (503).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+from sqlalchemy import Table, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from authserver.extensions import db
+from authserver.models import DPoPProof
+from authserver.resource.dpop import ReplayCache
+from authserver.services.errors import Unavailable
+
+log = logging.getLogger(__name__)
+#: Seconds between purges of expired rows (per process).
+PURGE_SECONDS = 60
+
+
+class DatabaseReplayCache:
+    """Proofs in the ``dpop_proofs`` table, on a connection of their own (the request's
+    session and its transaction are left alone)."""
+
+    def __init__(self) -> None:
+        self._next_purge = 0.0
+
+    def first_use(self, key: str, until: float) -> bool:
+        table = cast(Table, DPoPProof.__table__)  # declared as a FromClause
+        expires = datetime.fromtimestamp(until, UTC)
+        with db.engine.begin() as connection:
+            insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+            statement = insert(table).values(proof_digest=key, expires_at=expires)
+            statement = statement.on_conflict_do_nothing().returning(table.c.proof_digest)
+            added = connection.execute(statement).scalar() is not None
+            if time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + PURGE_SECONDS
+                now = datetime.now(UTC)
+                connection.execute(delete(table).where(table.c.expires_at < now))
+        return added
+
+
+class RedisReplayCache:
+    """Proofs as Redis keys that expire when the proof would be stale anyway."""
+
+    PREFIX = "authserver:dpop:"
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def first_use(self, key: str, until: float) -> bool:
+        expire_at = max(math.ceil(until), int(time.time()) + 1)
+        return bool(self.client.set(self.PREFIX + key, b"1", nx=True, exat=expire_at))
+
+
+class FailoverReplayCache:
+    """Redis, and the database (``fallback``) or a 503 (``closed``) while Redis is down;
+    after a Redis error Redis is left alone for ``retry_seconds`` (see lockout)."""
+
+    def __init__(
+        self,
+        primary: RedisReplayCache,
+        fallback: DatabaseReplayCache,
+        mode: str,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self.primary, self.fallback, self.mode = primary, fallback, mode
+        self.retry_seconds = retry_seconds
+        self._skip_until = 0.0
+
+    def first_use(self, key: str, until: float) -> bool:
+        if time.monotonic() >= self._skip_until:
+            try:
+                return self.primary.first_use(key, until)
+            except redis.RedisError as exc:
+                self._skip_until = time.monotonic() + self.retry_seconds
+                log.warning(
+                    "redis unavailable for DPoP replay state (%s); %s for %.0f s",
+                    type(exc).__name__,
+                    "refusing DPoP proofs" if self.mode == "closed" else "using the database",
+                    self.retry_seconds,
+                )
+        if self.mode == "closed":
+            raise Unavailable("DPoP replay state is unavailable")
+        return self.fallback.first_use(key, until)
+
+
+def build(config: Mapping[str, Any]) -> ReplayCache:
+    """The replay state AUTHSERVER_REDIS_URL and AUTHSERVER_REDIS_FAILURE ask for."""
+    in_database = DatabaseReplayCache()
+    if not config["REDIS_URL"]:
+        return in_database
+    client = redis.Redis.from_url(
+        config["REDIS_URL"], socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    return FailoverReplayCache(RedisReplayCache(client), in_database, config["REDIS_FAILURE"])
