@@ -15,7 +15,7 @@ from flask.logging import default_handler
 from sqlalchemy.exc import ArgumentError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from authserver import production, resource
+from authserver import console, production, resource
 from authserver.api import admin, changes, examples, health, oauth, openapi, wellknown
 from authserver.config import PROJECT_ROOT, ConfigError, load_settings
 from authserver.database import database_uri, engine_options, tune_sqlite
@@ -29,7 +29,7 @@ from authserver.state import AppState
 from authserver.web import errors, headers, metrics, ratelimit, request_log
 from authserver.web.log_format import JSONFormatter, use_json_handler
 
-BLUEPRINT_MODULES = (wellknown, oauth, changes, examples, health, admin, openapi)
+BLUEPRINT_MODULES = (wellknown, oauth, changes, examples, health, admin, openapi, console)
 
 
 def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:

@@ -1,0 +1,127 @@
+// The console's entry point: sign-in, navigation by URL fragment (#/policy, ...), and the
+// pages the signed-in scopes allow.
+
+import { el, field, fill, say } from "./dom.js";
+import * as audit from "./pages/audit.js";
+import * as explain from "./pages/explain.js";
+import * as policy from "./pages/policy.js";
+import * as roles from "./pages/roles.js";
+import * as users from "./pages/users.js";
+import * as versions from "./pages/versions.js";
+import * as session from "./session.js";
+
+// Each page and the scopes it needs (the admin API's own requirements).
+const PAGES = [
+    { path: "policy", page: policy, needs: ["policies:read"] },
+    { path: "versions", page: versions, needs: ["policies:read"] },
+    { path: "roles", page: roles, needs: ["policies:read"] },
+    { path: "users", page: users, needs: ["users:read"] },
+    { path: "explain", page: explain, needs: ["users:read", "policies:read"] },
+    { path: "audit", page: audit, needs: ["audit:read"] },
+];
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const sessionBox = document.getElementById("session");
+
+function allowed() {
+    return PAGES.filter((p) => session.has(...p.needs));
+}
+
+function current() {
+    return location.hash.replace(/^#\/?/, "");
+}
+
+function drawChrome() {
+    if (!session.signedIn()) {
+        fill(nav);
+        fill(sessionBox);
+        return;
+    }
+    const here = current();
+    fill(
+        nav,
+        el(
+            "ul",
+            {},
+            allowed().map((p) =>
+                el(
+                    "li",
+                    {},
+                    el("a", { href: `#/${p.path}`, "aria-current": p.path === here ? "page" : null, text: p.page.title }),
+                ),
+            ),
+        ),
+    );
+    const out = el("button", { type: "button", id: "sign-out", class: "secondary", text: "Sign out" });
+    out.addEventListener("click", async () => {
+        out.disabled = true;
+        await session.signOut();
+        say("Signed out: your session's tokens are revoked.");
+    });
+    fill(sessionBox, el("span", { id: "whoami", text: `Signed in as ${session.username()}` }), " ", out);
+}
+
+function signInPage(message) {
+    const name = el("input", { id: "username", name: "username", type: "text", autocomplete: "username", required: true });
+    const password = el("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
+    const error = el("div", { id: "signin-error", role: "alert" });
+    const button = el("button", { type: "submit", text: "Sign in" });
+    const form = el(
+        "form",
+        { class: "signin", "aria-labelledby": "signin-title" },
+        el("h1", { id: "signin-title", text: "Sign in" }),
+        el("p", { text: "Admins sign in with their username and password. The session lives in this tab only." }),
+        field("Username", name),
+        field("Password", password),
+        button,
+        error,
+    );
+    form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        button.disabled = true;
+        fill(error);
+        const answer = await session.signIn(name.value.trim(), password.value);
+        button.disabled = false;
+        if (!answer.ok) {
+            password.value = "";
+            fill(error, el("p", { class: "problem", text: answer.message }));
+            password.focus();
+        }
+    });
+    fill(main, form, message ? el("p", { class: "note", text: message }) : null);
+    name.focus();
+}
+
+let rendering = 0;
+
+async function route() {
+    drawChrome();
+    if (!session.signedIn()) return signInPage();
+    const pages = allowed();
+    if (!pages.length) {
+        return fill(main, el("h1", { text: "Nothing to show" }), el("p", { text: "Your token carries no admin scope this console can use." }));
+    }
+    const entry = pages.find((p) => p.path === current());
+    if (!entry) {
+        location.replace(`#/${pages[0].path}`);
+        return;
+    }
+    const mine = ++rendering;
+    document.title = `${entry.page.title} · authserver console`;
+    fill(main, el("p", { class: "loading", text: "Loading…" }));
+    const holder = el("div");
+    await entry.page.show(holder);
+    if (mine !== rendering) return; // another page was asked for meanwhile
+    main.replaceChildren(...holder.childNodes);
+    main.focus({ preventScroll: true });
+}
+
+session.onChange((reason) => {
+    if (reason === "refresh") return drawChrome();
+    if (reason === "expired") say("Your session ended: sign in again.", "bad");
+    if (reason === "signin") say("");
+    route();
+});
+window.addEventListener("hashchange", route);
+route();
