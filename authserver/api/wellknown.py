@@ -7,6 +7,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from authserver.config import JWKS_MAX_AGE
 from authserver.models.client import CLIENT_AUTH_METHODS, GRANT_TYPES
+from authserver.resource import dpop
 from authserver.services import policy_store
 from authserver.state import state
 
@@ -39,6 +40,7 @@ def metadata(issuer: str, scopes: list[str], algorithms: list[str], endpoints: s
         token_endpoint_auth_methods_supported=CLIENT_AUTH_METHODS,
         scopes_supported=scopes,
         access_token_signing_alg_values_supported=sorted(set(algorithms)),
+        dpop_signing_alg_values_supported=list(dpop.ALGORITHMS),  # RFC 9449 §5.1
     )
     for name, path in OPTIONAL_ENDPOINTS.items():
         if name in endpoints:

@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
 from authserver.models.client import CLIENT_AUTH_METHODS
+from authserver.oauth2 import dpop
 from authserver.oauth2.outcomes import NOT_A_GUESS, mark
 from authserver.policy import InvalidScope, grant_scopes, parse_scope
 from authserver.services import login, policy_store, tokens, users
@@ -81,6 +82,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
     def validate_token_request(self) -> None:
         super().validate_token_request()
         token = self.request.refresh_token
+        dpop.check_refresh(token.family, self.request.client)  # a bound family: its key
         user = self.authenticate_user(token)
         if user is None:
             raise InvalidGrantError("The user of this refresh token is disabled or gone.")

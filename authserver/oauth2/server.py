@@ -7,6 +7,7 @@ several apps would pile up grants and let the last app's config win.
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import (
     InvalidClientError,
     InvalidGrantError,
@@ -14,11 +15,11 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from flask import Flask
 
+from authserver.oauth2 import dpop
 from authserver.oauth2.grants import PasswordGrant, RefreshGrant
 from authserver.oauth2.introspection import IntrospectionEndpoint
 from authserver.oauth2.outcomes import CLIENT_AUTH_FAILED, mark
 from authserver.oauth2.revocation import RevocationEndpoint
-from authserver.oauth2.tokens import AccessTokenGenerator
 from authserver.services import clients, tokens
 
 #: The one description of a failed client authentication (RFC 6749 §5.2's own words), for an
@@ -40,7 +41,7 @@ class TokenServer(AuthorizationServer):
         says "does not exist" for one and prints its method list, ``none`` included, for
         the other), and the failure is marked for the per-IP rate limit (every endpoint)."""
         try:
-            return super().authenticate_client(request, methods, endpoint)
+            client = super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
             mark(CLIENT_AUTH_FAILED)
             # Always 401, as Authlib answers a known client; whether a challenge goes with
@@ -48,13 +49,20 @@ class TokenServer(AuthorizationServer):
             raise InvalidClientError(
                 description=CLIENT_AUTH_FAILED_TEXT, status_code=401
             ) from None
+        if endpoint == "token":
+            dpop.check_client(client)  # a --dpop client must prove a key (RFC 9449 §5.2)
+        return client
 
     def create_token_response(self, request=None):
         oauth_request = self.create_oauth2_request(request)
         if not oauth_request.payload.grant_type:
             error = InvalidRequestError("Missing 'grant_type' in request.")
             return self.handle_error_response(oauth_request, error)
-        return super().create_token_response(request)
+        try:  # a DPoP proof is checked before any grant runs (RFC 9449 §5)
+            dpop.check_token_request()
+        except OAuth2Error as error:
+            return dpop.add_nonce(self.handle_error_response(oauth_request, error))
+        return dpop.add_nonce(super().create_token_response(request))
 
 
 def _save_token(app: Flask):
@@ -69,7 +77,10 @@ def _save_token(app: Flask):
                 raise InvalidGrantError()  # lost the claim: reuse, the family is revoked
         elif value:
             ttl = app.config["REFRESH_TOKEN_TTL"]
-            tokens.issue(request.user.id, request.client.client_id, token["scope"], value, ttl)
+            jkt = dpop.refresh_binding(request.client)  # RFC 9449 §5: a public client's key
+            tokens.issue(
+                request.user.id, request.client.client_id, token["scope"], value, ttl, jkt
+            )
 
     return save_token
 
@@ -79,9 +90,10 @@ def build(app: Flask) -> TokenServer:
     server = TokenServer()
     server.init_app(app, query_client=clients.find, save_token=_save_token(app))
     # init_app registered Authlib's default generator: ours must come after it.
-    server.register_token_generator("default", AccessTokenGenerator(app))
+    server.register_token_generator("default", dpop.DPoPTokenGenerator(app))
     server.register_grant(PasswordGrant)
     server.register_grant(RefreshGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
+    dpop.init_app(app)
     return server

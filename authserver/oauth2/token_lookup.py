@@ -60,6 +60,8 @@ class FoundToken:
             claims = self.claims
             names = ("scope", "client_id", "sub", "username", "exp", "iat", "iss", "aud", "jti")
             payload = {name: claims[name] for name in names if name in claims}
+            if "cnf" in claims:  # RFC 9449 §6.2: a DPoP-bound token's key
+                return {"active": True, **payload, "cnf": claims["cnf"], "token_type": "DPoP"}
             return {"active": True, **payload, "token_type": "Bearer"}
         row = self.refresh_row
         family = row.family

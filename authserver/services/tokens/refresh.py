@@ -53,15 +53,18 @@ def is_active(token: RefreshToken) -> bool:
     return token.used_at is None and is_usable(token)
 
 
-def start_family(user_id: int, client_id: str, scope: str, value: str, ttl: int) -> RefreshFamily:
+def start_family(
+    user_id: int, client_id: str, scope: str, value: str, ttl: int, dpop_jkt: str | None = None
+) -> RefreshFamily:
     """A new family for a login (committed by the caller); its scope is the ceiling of
-    every later refresh."""
+    every later refresh; ``dpop_jkt``: the DPoP key every refresh must prove (RFC 9449 §5)."""
     family = RefreshFamily(
         id=secrets.token_hex(16),
         user_id=user_id,
         client_id=client_id,
         scope=scope,
         expires_at=utcnow() + timedelta(seconds=ttl),
+        dpop_jkt=dpop_jkt,
     )
     db.session.add(family)
     db.session.add(RefreshToken(token_digest=digest(value), family=family, scope=scope))
@@ -78,9 +81,11 @@ def add_to_family(
     )
 
 
-def issue(user_id: int, client_id: str, scope: str, value: str, ttl: int) -> RefreshFamily:
+def issue(
+    user_id: int, client_id: str, scope: str, value: str, ttl: int, dpop_jkt: str | None = None
+) -> RefreshFamily:
     """Save the refresh token of a login as a new family, and commit."""
-    family = start_family(user_id, client_id, scope, value, ttl)
+    family = start_family(user_id, client_id, scope, value, ttl, dpop_jkt)
     db.session.commit()
     return family
 
