@@ -199,7 +199,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_STALE_MS", _int_between(50, 1000), 500),
     Setting("LIVE_HEARTBEAT_MS", _int_between(10, 1000), 200),
     Setting("DPOP_NONCE", _boolean, False),
-    Setting("DPOP_NONCE", _boolean, False),
     Setting("CONSOLE", _boolean, True),
     Setting("LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR"), fold_case=True), "INFO"),
 )
