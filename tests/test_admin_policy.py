@@ -227,10 +227,10 @@ def test_put_invalid_yaml_is_422_with_every_error_located(client, admin):
     assert len(errors) == 3, errors
     assert all(set(e) == {"line", "column", "path", "message"} for e in errors)
     by_path = {e["path"]: e for e in errors}
-    assert by_path["roles.editor.scopes[1]"]["line"] == 18
+    assert by_path["roles.editor.scopes[1]"]["line"] == 20
     assert by_path["roles.editor.scopes[1]"]["column"] == 31
     assert "'nope' is not declared" in by_path["roles.editor.scopes[1]"]["message"]
-    assert by_path["roles.admin.inherits[1]"]["line"] == 20
+    assert by_path["roles.admin.inherits[1]"]["line"] == 22
     assert "duplicate key 'viewer'" in by_path["roles.viewer"]["message"]
     assert body["warnings"] == []
     assert_unchanged(client, admin, *before)

@@ -101,14 +101,25 @@ def test_introspect_flag(runner):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["x", "--grant-type", "client_credentials"], "client_credentials"),
+        (["x", "--grant-type", "authorization_code"], "authorization_code"),
+        (["x", "--public", "--grant-type", "client_credentials"], "public"),
+        (["x", "--grant-type", "client_credentials", "--role", "nobody"], "nobody"),
         (["x", "--grant-type", "password", "--grant-type", "implicit"], "implicit"),
         (["x", "--scope", "profile nonsense:scope"], "nonsense:scope"),
         (["x", "--scope", 'bad"scope'], "scope"),
         (["x", "--scope", "  "], "--scope"),
         (["   "], "name"),
     ],
-    ids=["unknown-grant", "one-unknown-grant", "undeclared-scope", "bad-scope", "empty", "name"],
+    ids=[
+        "unknown-grant",
+        "public-client-credentials",
+        "unknown-role",
+        "one-unknown-grant",
+        "undeclared-scope",
+        "bad-scope",
+        "empty",
+        "name",
+    ],
 )
 def test_bad_input_is_a_one_line_error_and_creates_nothing(runner, args, fragment):
     result = invoke(runner, "clients", "create", *args)
@@ -127,8 +138,8 @@ def test_list_shows_each_client(runner):
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"{confidential['client_id']}\tweb\tpassword\tprofile\tconfidential,introspect",
-        f"{public['client_id']}\tmobile\tpassword\t(any)\tpublic",
+        f"{confidential['client_id']}\tweb\tpassword\tprofile\tconfidential,introspect\t(none)",
+        f"{public['client_id']}\tmobile\tpassword\t(any)\tpublic\t(none)",
     ]
     assert confidential["client_secret"] not in result.stdout
 
@@ -259,3 +270,91 @@ def test_unknown_client_id_is_refused_with_one_line(runner, command: str) -> Non
     result = invoke(runner, "clients", command, "no-such-client")
 
     assert_one_line_error(result, "no-such-client")
+
+
+# --- roles and --dpop (SPEC §16, §17) ------------------------------------------------------
+
+
+def client_credentials(client, client_id: str, secret: str, **params):
+    data = {"grant_type": "client_credentials", **params}
+    return client.post("/oauth/token", data=data, headers=basic_auth(client_id, secret))
+
+
+def test_create_with_roles_and_dpop_lists_them(runner) -> None:
+    made = create(
+        runner,
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--role",
+        "viewer",
+        "--role",
+        "editor",
+        "--dpop",
+    )
+
+    row = clients.find(made["client_id"])
+    assert row.roles == ["editor", "viewer"] and row.dpop_bound
+    listed = invoke(runner, "clients", "list").stdout.splitlines()
+    assert listed == [
+        f"{made['client_id']}\tsvc\tclient_credentials\t(any)\tconfidential,dpop\teditor viewer"
+    ]
+
+
+def test_set_roles_replaces_the_roles_and_a_role_taken_away_ends_the_tokens(
+    runner, client
+) -> None:
+    made = create(runner, "svc", "--grant-type", "client_credentials", "--role", "editor")
+    client_id, secret = made["client_id"], made["client_secret"]
+    old = client_credentials(client, client_id, secret).get_json()
+    assert old["scope"] == "profile documents:read documents:write"
+
+    result = invoke(runner, "clients", "set-roles", client_id, "viewer")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"client {client_id} roles: viewer"
+    assert _me(client, old["access_token"]) == 401
+    fresh = client_credentials(client, client_id, secret).get_json()
+    assert fresh["scope"] == "profile documents:read"
+    assert _me(client, fresh["access_token"]) == 200
+
+
+def test_set_roles_with_no_role_takes_them_all(runner) -> None:
+    made = create(runner, "svc", "--grant-type", "client_credentials", "--role", "viewer")
+
+    result = invoke(runner, "clients", "set-roles", made["client_id"])
+
+    assert result.exit_code == 0, result.output
+    assert clients.find(made["client_id"]).roles == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["no-such-client", "viewer"], "no-such-client"), (["{id}", "viewer", "nobody"], "nobody")],
+    ids=["unknown-client", "unknown-role"],
+)
+def test_set_roles_bad_input_is_a_one_line_error(runner, args, fragment) -> None:
+    made = create(runner, "svc", "--grant-type", "client_credentials", "--role", "editor")
+    args = [arg.format(id=made["client_id"]) for arg in args]
+
+    result = invoke(runner, "clients", "set-roles", *args)
+
+    assert_one_line_error(result, fragment)
+    assert clients.find(made["client_id"]).roles == ["editor"]
+
+
+def test_disable_and_rotate_end_client_credentials_tokens(runner, client) -> None:
+    made = create(runner, "svc", "--grant-type", "client_credentials", "--role", "viewer")
+    client_id, secret = made["client_id"], made["client_secret"]
+    before_rotate = client_credentials(client, client_id, secret).get_json()["access_token"]
+
+    rotated = json.loads(invoke(runner, "clients", "rotate-secret", client_id).stdout)
+
+    assert _me(client, before_rotate) == 401
+    assert client_credentials(client, client_id, secret).status_code == 401
+    secret = rotated["client_secret"]
+    before_disable = client_credentials(client, client_id, secret).get_json()["access_token"]
+    assert _me(client, before_disable) == 200
+    invoke(runner, "clients", "disable", client_id)
+    assert _me(client, before_disable) == 401
+    assert client_credentials(client, client_id, secret).status_code == 401

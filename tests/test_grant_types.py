@@ -1,6 +1,7 @@
 """One list of grant types (``models.client.GRANT_TYPES``, SPEC §16) drives the rest: the
 RFC 8414 metadata, the grants the token endpoint serves, client registration (services and
-CLI help), the demo clients, the client model and the metrics' ``grant_type`` label."""
+CLI help), the demo clients, the client model and the metrics' ``grant_type`` label. A
+public client may hold all of them but client_credentials (RFC 6749 §4.4)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from authserver.cli import cli
 from authserver.models import Client
-from authserver.models.client import GRANT_TYPES
+from authserver.models.client import GRANT_TYPES, PUBLIC_GRANT_TYPES
 from authserver.services import clients
 from authserver.services.errors import Invalid
 from authserver.state import state
@@ -42,7 +43,17 @@ def test_registration_accepts_each_grant_type_and_nothing_else(app) -> None:
     assert client.grant_type_list == list(GRANT_TYPES)
 
     with pytest.raises(Invalid):
-        clients.create("other", ["client_credentials"])
+        clients.create("other", ["implicit"])
+    with pytest.raises(Invalid):
+        clients.create("other", ["authorization_code"])
+
+
+def test_a_public_client_may_hold_every_grant_type_but_those_needing_a_secret(app) -> None:
+    client, _ = clients.create("spa", PUBLIC_GRANT_TYPES, public=True)
+    assert client.grant_type_list == [g for g in GRANT_TYPES if g != "client_credentials"]
+
+    with pytest.raises(Invalid, match="client_credentials"):
+        clients.create("other", ["client_credentials"], public=True)
 
 
 def test_the_client_model_allows_no_grant_type_outside_the_list() -> None:
@@ -52,14 +63,14 @@ def test_the_client_model_allows_no_grant_type_outside_the_list() -> None:
     assert not client.check_grant_type("implicit")
 
 
-def test_the_demo_clients_get_every_grant_type(runner) -> None:
+def test_the_demo_clients_get_every_grant_type_their_kind_may_hold(runner) -> None:
     from authserver.cli.demo import DEMO_CLIENT, DEMO_PUBLIC_CLIENT
 
     result = runner.invoke(cli, ["demo", "setup"])
 
     assert result.exit_code == 0, result.output
-    for client_id in (DEMO_CLIENT, DEMO_PUBLIC_CLIENT):
-        assert clients.find(client_id).grant_type_list == list(GRANT_TYPES)
+    assert clients.find(DEMO_CLIENT).grant_type_list == list(GRANT_TYPES)
+    assert clients.find(DEMO_PUBLIC_CLIENT).grant_type_list == list(PUBLIC_GRANT_TYPES)
 
 
 def _requests(grant_type: str) -> float:

@@ -146,7 +146,7 @@ def test_to_document_preserves_what_was_written(spec_policy):
         "editor": {"inherits": ["viewer"], "scopes": ["documents:write"]},
         "admin": {
             "inherits": ["editor"],
-            "scopes": ["documents:*", "policies:*", "users:*", "audit:read"],
+            "scopes": ["documents:*", "policies:*", "users:*", "clients:*", "audit:read"],
         },
     }
 

@@ -390,7 +390,7 @@ def test_user_model_never_holds_the_plaintext_password(make_user) -> None:
 
 ADMIN_SCOPES = (
     "profile documents:read documents:write documents:delete policies:read policies:write "
-    "users:read users:write audit:read"
+    "users:read users:write clients:read clients:write audit:read"
 )
 
 

@@ -39,7 +39,7 @@ def test_metadata_names_issuer_and_endpoints_under_it(app, metadata) -> None:
 
 
 def test_metadata_lists_what_the_token_endpoint_accepts(metadata) -> None:
-    assert metadata["grant_types_supported"] == ["password", "refresh_token"]
+    assert metadata["grant_types_supported"] == ["password", "refresh_token", "client_credentials"]
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",

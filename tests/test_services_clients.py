@@ -6,9 +6,12 @@ import base64
 import hashlib
 
 import pytest
+from sqlalchemy import func, select
 
-from authserver.services import clients
-from authserver.services.errors import Invalid
+from authserver.extensions import db
+from authserver.models.client import ClientRole
+from authserver.services import audit, clients
+from authserver.services.errors import Invalid, NotFound
 
 
 def test_create_confidential_returns_the_secret_once_and_stores_its_digest(app) -> None:
@@ -70,7 +73,7 @@ def test_create_deduplicates_grant_types(app) -> None:
     assert client.grant_type_list == ["password", "refresh_token"]
 
 
-@pytest.mark.parametrize("grant_type", ["client_credentials", "authorization_code", ""])
+@pytest.mark.parametrize("grant_type", ["implicit", "authorization_code", ""])
 def test_create_refuses_unsupported_grant_types(app, grant_type) -> None:
     with pytest.raises(Invalid):
         clients.create("c", [grant_type])
@@ -125,3 +128,65 @@ def test_delete_removes_the_client(app) -> None:
     assert clients.delete(client.client_id)
     assert clients.find(client.client_id) is None
     assert not clients.delete(client.client_id)
+
+
+# --- roles and DPoP binding (SPEC §16, §17) ------------------------------------------------
+
+
+def test_create_gives_roles_defined_by_the_live_policy(app) -> None:
+    client, _ = clients.create("svc", ["client_credentials"], roles=["viewer", "editor", "viewer"])
+
+    assert client.roles == ["editor", "viewer"]  # stored once each, in name order
+    assert clients.get(client.client_id).roles == ["editor", "viewer"]
+
+
+def test_create_refuses_an_unknown_role_and_stores_nothing(app) -> None:
+    with pytest.raises(Invalid, match="nobody"):
+        clients.create("svc", ["client_credentials"], roles=["viewer", "nobody"])
+
+    assert clients.list_all() == []
+
+
+def test_a_public_client_cannot_be_given_client_credentials(app) -> None:
+    with pytest.raises(Invalid, match="public"):
+        clients.create("spa", ["password", "client_credentials"], public=True)
+
+
+def test_dpop_flag_is_stored(app) -> None:
+    bound, _ = clients.create("bound", ["client_credentials"], dpop=True)
+    free, _ = clients.create("free", ["client_credentials"])
+
+    assert (bound.dpop_bound, free.dpop_bound) == (True, False)
+
+
+def test_set_roles_replaces_them_and_audits_the_change(app) -> None:
+    client, _ = clients.create("svc", ["client_credentials"], roles=["viewer"])
+
+    clients.set_roles(client.client_id, ["editor"], actor="root")
+
+    assert clients.get(client.client_id).roles == ["editor"]
+    event = audit.search(audit.AuditQuery(kind="client.roles_changed"), 10)[0][0]
+    assert event.actor == "root" and event.subject == f"client:{client.client_id}"
+    assert event.details == {"old": ["viewer"], "new": ["editor"]}
+
+
+def test_set_roles_refuses_unknown_roles_and_keeps_the_old_ones(app) -> None:
+    client, _ = clients.create("svc", ["client_credentials"], roles=["viewer"])
+
+    with pytest.raises(Invalid):
+        clients.set_roles(client.client_id, ["nobody"])
+
+    assert clients.get(client.client_id).roles == ["viewer"]
+
+
+def test_set_roles_of_an_unknown_client_is_not_found(app) -> None:
+    with pytest.raises(NotFound):
+        clients.set_roles("no-such-client", ["viewer"])
+
+
+def test_deleting_a_client_deletes_its_roles(app) -> None:
+    client, _ = clients.create("svc", ["client_credentials"], roles=["viewer", "editor"])
+
+    clients.delete(client.client_id)
+
+    assert db.session.execute(select(func.count()).select_from(ClientRole)).scalar() == 0

@@ -6,7 +6,7 @@ import click
 from flask import current_app
 
 from authserver.cli.common import service_command
-from authserver.models.client import GRANT_TYPES
+from authserver.models.client import GRANT_TYPES, PUBLIC_GRANT_TYPES
 from authserver.production import DEMO_CLIENT_IDS
 from authserver.security.digests import new_secret
 from authserver.services import clients, users
@@ -35,7 +35,9 @@ def setup() -> None:
         clients.delete(client_id)
     _, secret = clients.create("Demo client", GRANT_TYPES, client_id=DEMO_CLIENT)
     assert secret is not None  # a confidential client is made with one
-    clients.create("Demo public client", GRANT_TYPES, public=True, client_id=DEMO_PUBLIC_CLIENT)
+    clients.create(
+        "Demo public client", PUBLIC_GRANT_TYPES, public=True, client_id=DEMO_PUBLIC_CLIENT
+    )
     _print(passwords, secret)
 
 

@@ -142,11 +142,13 @@ class LiveState:
         allowed scopes now). Never wider than the token's own scope."""
         if claims["jti"] in self.revoked:
             return Refused("revoked")
-        iat = claims["iat"]
-        cut = self.user_cutoffs.get(str(claims["sub"]))
+        iat, client_id = claims["iat"], claims["client_id"]
+        # A client_credentials token's sub is its client_id (no username, SPEC §16): not a
+        # user, so no user's cut-off applies to it; its client's cut-offs below do.
+        sub = str(claims["sub"])
+        cut = None if sub == client_id and "username" not in claims else self.user_cutoffs.get(sub)
         if cut is not None and iat <= cut[0]:
             return Refused("user cut off")
-        client_id = claims["client_id"]
         cut = self.client_cutoffs.get(client_id)
         if cut is not None and iat <= cut[0]:
             return Refused("client cut off")

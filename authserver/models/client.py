@@ -13,7 +13,11 @@ from authserver.security.digests import digest_matches
 #: list: the client model's check, client registration (CLI and services), the RFC 8414
 #: metadata, the demo clients and the metrics' ``grant_type`` label all derive from it
 #: (tests/test_grant_types.py checks they agree). A new grant type starts here.
-GRANT_TYPES = ("password", "refresh_token")
+GRANT_TYPES = ("password", "refresh_token", "client_credentials")
+#: A grant that needs the client's own credentials (RFC 6749 §4.4): confidential clients only.
+CONFIDENTIAL_GRANT_TYPES = ("client_credentials",)
+#: The grant types a public client may hold: all but those needing a secret.
+PUBLIC_GRANT_TYPES = tuple(g for g in GRANT_TYPES if g not in CONFIDENTIAL_GRANT_TYPES)
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 #: Every client authentication method the token, revocation and introspection endpoints

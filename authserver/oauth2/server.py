@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749.errors import (
 from flask import Flask
 
 from authserver.oauth2 import dpop
+from authserver.oauth2.client_credentials import ClientCredentialsGrant
 from authserver.oauth2.grants import PasswordGrant, RefreshGrant
 from authserver.oauth2.introspection import IntrospectionEndpoint
 from authserver.oauth2.outcomes import CLIENT_AUTH_FAILED, mark
@@ -93,6 +94,7 @@ def build(app: Flask) -> TokenServer:
     server.register_token_generator("default", dpop.DPoPTokenGenerator(app))
     server.register_grant(PasswordGrant)
     server.register_grant(RefreshGrant)
+    server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
     dpop.init_app(app)

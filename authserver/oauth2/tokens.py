@@ -58,4 +58,6 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         return self.app.config["AUDIENCE"]
 
     def get_extra_claims(self, client, grant_type, user, scope) -> dict:
+        if user is None:  # client_credentials: the client is the subject (SPEC §16)
+            return {"roles": client.roles}
         return {"username": user.username, "roles": user.roles}

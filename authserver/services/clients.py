@@ -1,5 +1,6 @@
-"""OAuth clients: registration (the secret is shown once, stored as a digest), listing, and the
-changes that end a client's tokens (delete, disable, rotate-secret: SPEC §4)."""
+"""OAuth clients: registration (the secret is shown once, stored as a digest), listing, their
+roles (SPEC §16), and the changes that end a client's tokens (delete, disable,
+rotate-secret, a role taken away: SPEC §4, §12)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from authserver import live
 from authserver.extensions import db
 from authserver.models import Client
-from authserver.models.client import GRANT_TYPES
+from authserver.models.client import CONFIDENTIAL_GRANT_TYPES, GRANT_TYPES, ClientRole
 from authserver.policy import InvalidScope, parse_scope
 from authserver.security.digests import digest, new_secret
-from authserver.services import audit, policy_store, tokens
+from authserver.services import audit, policy_store, tokens, users
 from authserver.services.errors import Conflict, Invalid, NotFound
 
 #: RFC 6749 Appendix A.1: client_id = *VSCHAR (printable ASCII); at most the column's 64.
@@ -70,8 +72,14 @@ def create(
     introspect: bool = False,
     client_id: str | None = None,
     actor: str = "cli",
+    roles: Iterable[str] = (),
+    dpop: bool = False,
 ) -> tuple[Client, str | None]:
-    """Register a client; returns it with its plaintext secret (None for a public client)."""
+    """Register a client; returns it with its plaintext secret (None for a public client).
+
+    ``roles``: policy roles for its client_credentials tokens (SPEC §16), each defined by
+    the live policy. ``dpop``: it must prove a DPoP key at the token endpoint (SPEC §17).
+    """
     name = name.strip()
     if not name or len(name) > 200:
         raise Invalid("a client name is 1-200 characters")
@@ -84,6 +92,13 @@ def create(
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown:
         raise Invalid(f"unsupported grant type(s): {', '.join(unknown)}")
+    needs_secret = [g for g in grant_types if g in CONFIDENTIAL_GRANT_TYPES]
+    if public and needs_secret:
+        raise Invalid(
+            f"a public client cannot use {', '.join(needs_secret)}: it has no credentials "
+            "to authenticate with (RFC 6749 section 4.4)"
+        )
+    roles = users.check_roles(roles)
     secret = None if public else new_secret(32)
     client = Client(
         client_id=client_id or secrets.token_urlsafe(16),
@@ -92,7 +107,9 @@ def create(
         grant_types=" ".join(grant_types),
         scope=_check_scope(scope),
         can_introspect=introspect,
+        dpop_bound=dpop,
     )
+    client.role_rows = [ClientRole(role=role) for role in roles]
     db.session.add(client)
     audit.record(
         "client.created", actor, f"client:{client.client_id}", _audit_details(client), commit=False
@@ -119,7 +136,27 @@ def _audit_details(client: Client) -> dict:
         "scope": client.scope,
         "public": client.is_public,
         "introspect": client.can_introspect,
+        "roles": client.roles,
+        "dpop_bound": client.dpop_bound,
     }
+
+
+def set_roles(client_id: str, roles: Iterable[str], actor: str = "cli") -> Client:
+    """Replace the client's roles (each defined by the live policy); a change is audited
+    with the old and new roles. A role taken away cuts off the client's access tokens
+    (SPEC §12, as for a user): its client_credentials tokens carry the old roles. The
+    cut-off is the client's, so tokens its users got through it end too (they refresh)."""
+    client = get(client_id)
+    roles = users.check_roles(roles)
+    old = client.roles
+    client.role_rows = [ClientRole(role=role) for role in roles]
+    if set(old) - set(roles):
+        live.client_cut_off(client.client_id)
+    if sorted(old) != sorted(roles):
+        details = {"old": sorted(old), "new": sorted(roles)}
+        audit.record("client.roles_changed", actor, f"client:{client_id}", details, commit=False)
+    db.session.commit()
+    return client
 
 
 def delete(client_id: str, actor: str = "cli") -> bool:
@@ -149,10 +186,10 @@ def set_disabled(client_id: str, disabled: bool, actor: str = "cli") -> Client:
 
 def rotate_secret(client_id: str, actor: str = "cli") -> str:
     """A new secret for a confidential client (returned once, stored as a digest); the old
-    one stops working and the client's tokens end. Invalid for a public client."""
+    one stops working and the client's tokens end. Conflict for a public client."""
     client = get(client_id)
     if client.is_public:
-        raise Invalid(f"client {client_id!r} is public: it has no secret to rotate")
+        raise Conflict(f"client {client_id!r} is public: it has no secret to rotate")
     secret = new_secret(32)
     client.secret_digest = digest(secret)
     _end_tokens(client_id, "client_secret_rotated", "client.secret_rotated", actor)
@@ -170,4 +207,14 @@ def _end_tokens(client_id: str, reason: str, event: str, actor: str) -> None:
 
 
 def list_all() -> list[Client]:
-    return list(db.session.execute(select(Client).order_by(Client.created_at)).scalars())
+    query = select(Client).order_by(Client.created_at).options(selectinload(Client.role_rows))
+    return list(db.session.execute(query).scalars())
+
+
+def list_page(limit: int, after: str | None = None) -> list[Client]:
+    """Up to ``limit`` clients by client_id, those after ``after`` only: keyset pagination,
+    stable while clients are added (the admin API's one style, SPEC §8)."""
+    query = select(Client).order_by(Client.client_id).limit(limit)
+    if after is not None:
+        query = query.where(Client.client_id > after)
+    return list(db.session.execute(query.options(selectinload(Client.role_rows))).scalars())

@@ -10,5 +10,7 @@ ALL_SPEC_SCOPES = [
     "policies:write",
     "users:read",
     "users:write",
+    "clients:read",
+    "clients:write",
     "audit:read",
 ]
