@@ -51,6 +51,7 @@ from authserver.live import log
 from authserver.live.state import CLIENTS
 from authserver.models import LiveChange
 from authserver.models.base import utcnow
+from authserver.security.access_tokens import CLOCK_SKEW
 from authserver.services import policy_store
 from authserver.state import state
 from authserver.web.errors import oauth_error_response, render_errors_with, render_oauth
@@ -182,6 +183,9 @@ def answer(since: int | None) -> dict:
         "changes": [_row(change) for change in changes],
         "policy": _policy(),
         "clients": log.client_scopes(connection, named),
+        # SPEC §13: a longer-lived token is refused whoever signed it; a follower that
+        # prunes cut-offs after this long must refuse those too.
+        "max_token_lifetime": current_app.config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW,
     }
 
 

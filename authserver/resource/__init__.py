@@ -28,6 +28,7 @@ from flask_principal import Principal
 from authserver.resource import principal
 from authserver.resource.challenges import TokenRejected
 from authserver.resource.decorator import current_token, require_scopes
+from authserver.resource.kit import ResourceServer
 from authserver.resource.principal import ScopeNeed
 from authserver.resource.required import RequiredScopes, required_scope_names, route_scopes
 from authserver.resource.verifier import REALM, Verifier, build_protector, install
@@ -35,6 +36,7 @@ from authserver.resource.verifier import REALM, Verifier, build_protector, insta
 __all__ = [
     "REALM",
     "RequiredScopes",
+    "ResourceServer",
     "ScopeNeed",
     "TokenRejected",
     "Verifier",

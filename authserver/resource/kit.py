@@ -1,0 +1,286 @@
+"""The resource-server kit: ``require_scopes`` in another service's Flask app (SPEC §18).
+
+::
+
+    from flask import Flask
+    from authserver.resource import ResourceServer, current_token, require_scopes
+
+    app = Flask(__name__)
+    ResourceServer(app, issuer="https://auth.example.com",
+                   client_id="reports-api", client_secret="...")   # an --introspect client
+
+    @app.get("/reports")
+    @require_scopes("reports:read")
+    def reports():
+        return {"for": current_token()["sub"]}
+
+What a protected request does, in the steady state without a network round trip:
+
+1. the JWT is checked by the server's own code (``security.access_tokens.decode``) against
+   the JWKS (:class:`~authserver.resource.remote.RemoteKeys`): pinned algorithms, ``typ``
+   ``at+jwt``, ``iss``, ``aud``, ``exp``, ``exp - iat`` within the server's TTL once the
+   feed told it; a verified signature is remembered until ``exp``;
+2. the live decision (SPEC §12) is made from the state the change feed keeps current
+   (:mod:`authserver.resource.feed`): refused (401 ``invalid_token``) when the ``jti`` is
+   revoked or the user or client was cut off; otherwise narrowed by the live policy and
+   the client's scopes now (403 ``insufficient_scope`` beyond them);
+3. when the feed has not confirmed the state within ``stale_after`` (lost, or starting),
+   the token is introspected instead (RFC 7662, the answer kept at most 1 s): slower,
+   still within the bound. If the server cannot be asked either, the answer is 503: the
+   kit never decides on a state older than the bound.
+
+Errors are RFC 6750 JSON with the same challenges as the server's routes; the token's
+identity is the same Flask-Principal identity (``UserNeed``, ``RoleNeed``, ``ScopeNeed``).
+:meth:`ResourceServer.health` says how the process decides (for a readiness route).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any, cast
+
+from flask import Flask, Response, jsonify
+from flask_principal import Principal
+
+from authserver.resource import principal as identity_bridge
+from authserver.resource import remote
+from authserver.resource.challenges import TokenRejected
+from authserver.resource.feed import Follower
+from authserver.resource.live_rules import Refused
+from authserver.resource.verifier import build_protector, install
+from authserver.security import access_tokens
+from authserver.security.access_tokens import AccessToken
+from authserver.security.keys import SigningKeys
+from authserver.services.errors import ServiceError, Unavailable
+
+logger = logging.getLogger("authserver.resource")
+
+#: The longest an introspection answer is reused (seconds; SPEC §18: at most 1). Half a
+#: second, so that with the server's own bound (its state may be 0.5 s behind) a change
+#: still reaches a request decided by introspection within 1 s.
+INTROSPECTION_TTL = 0.5
+MAX_CACHED = 4096
+
+
+class KitUnavailable(Unavailable):
+    """The server cannot be asked and the feed cannot vouch for the state: 503."""
+
+    error = "temporarily_unavailable"
+
+
+class ResourceServer:
+    """Protects ``app``'s ``require_scopes`` routes with tokens of the server at ``issuer``.
+
+    ``client_id`` / ``client_secret``: a client made with ``authserver clients create
+    --introspect`` (it reads the change feed and introspects). ``audience``: the ``aud``
+    tokens must carry (the server's AUTHSERVER_AUDIENCE; default: the issuer).
+    ``stale_after``: how old the feed's confirmation may be before a request asks
+    introspection instead. ``feed_wait``: how long the server may hold a feed request.
+    ``jwks_refetch_interval``: at most one JWKS fetch per this many seconds for unknown
+    kids. ``principal``: the app's Flask-Principal, if it has one (its identity savers run).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        audience: str | None = None,
+        stale_after: float = 0.5,
+        feed_wait: float = 20.0,
+        jwks_refetch_interval: float = 5.0,
+        timeout: float = 5.0,
+        principal: Principal | None = None,
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience or self.issuer
+        self.client_id = client_id
+        self._authorization = remote.basic_auth(client_id, client_secret)
+        self.stale_after, self.feed_wait = stale_after, feed_wait
+        self.jwks_refetch_interval, self.timeout = jwks_refetch_interval, timeout
+        self.max_lifetime: int | None = None  # the server's TTL + skew, from the feed
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._endpoints: remote.Endpoints | None = None
+        self.keys: remote.RemoteKeys | None = None
+        self.follower: Follower | None = None
+        self._verified: dict[str, dict] = {}
+        self._verified_with: object = None
+        self._introspected: dict[str, tuple[float, dict]] = {}
+        self.introspections = 0
+        self._problem: str | None = None
+        if app is not None:
+            self.init_app(app, principal)
+
+    def init_app(self, app: Flask, principal: Principal | None = None) -> None:
+        """Make this kit the verifier of ``app``'s ``require_scopes`` routes."""
+        install(app, build_protector(self))
+        identity_bridge.init_app(app, principal)
+        app.register_error_handler(ServiceError, _render)
+        app.extensions["authserver.kit"] = self
+
+    # -- the Verifier interface -------------------------------------------------------
+    def authenticate(self, token_string: str) -> AccessToken | None:
+        """The verified token, refused or narrowed on the present state; None if it is
+        not one of the server's valid tokens (see the module docstring)."""
+        follower, keys = self._ensure_started()
+        token = self._verify(token_string, keys)
+        if token is None:
+            return None
+        if follower.fresh():
+            decision = follower.state.decide(token)
+        else:
+            decision = self._introspect(token_string, token)
+        if isinstance(decision, Refused):
+            token.revoked = True
+        elif decision != token.scopes:
+            token.narrow_to(decision)
+        return token
+
+    def _verify(self, value: str, keys: remote.RemoteKeys) -> AccessToken | None:
+        keys.refresh_if_expired()
+        try:
+            trusted = keys.verification_keys()
+        except remote.RemoteError as exc:
+            raise KitUnavailable(f"the JWKS of {self.issuer} is unavailable ({exc})") from None
+        if trusted is not self._verified_with:  # keys changed: a removed key's tokens go
+            self._verified, self._verified_with = {}, trusted
+        claims = self._verified.get(value)
+        if claims is not None:
+            if claims["exp"] > time.time():
+                return AccessToken(claims)
+            self._verified.pop(value, None)
+            return None
+        # RemoteKeys answers what decode() asks of a key set (verification_keys,
+        # algorithms, accepts, reload_if_changed): the server's own checks, our keys.
+        signing_keys = cast(SigningKeys, keys)
+        token = access_tokens.decode(
+            value, signing_keys, self.issuer, self.audience, self.max_lifetime
+        )
+        if token is not None:
+            if len(self._verified) >= MAX_CACHED:
+                self._verified = {}
+            self._verified[value] = dict(token)
+        return token
+
+    def _introspect(self, value: str, token: AccessToken) -> Refused | frozenset[str]:
+        """The fallback decision: RFC 7662 at the server, reused for at most 1 s."""
+        now = time.monotonic()
+        cached = self._introspected.get(value)
+        if cached is not None and now - cached[0] <= INTROSPECTION_TTL:
+            answer = cached[1]
+        else:
+            endpoints = self._endpoints
+            assert endpoints is not None  # set by _ensure_started
+            try:
+                answer = remote.post_form(
+                    endpoints.introspection_endpoint,
+                    {"token": value, "token_type_hint": "access_token"},
+                    self.timeout,
+                    self._authorization,
+                )
+            except remote.RemoteError as exc:
+                raise KitUnavailable(
+                    f"the change feed is lost and introspection failed ({exc})"
+                ) from None
+            self.introspections += 1
+            if len(self._introspected) >= MAX_CACHED:
+                self._introspected = {}
+            self._introspected[value] = (now, answer)
+        if not isinstance(answer, dict) or answer.get("active") is not True:
+            return Refused("inactive")
+        scope = answer.get("scope")
+        allowed = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+        return token.scopes & allowed
+
+    # -- lifecycle --------------------------------------------------------------------
+    def _ensure_started(self) -> tuple[Follower, remote.RemoteKeys]:
+        """In each process (first request, or the first after a fork): discover the
+        server, and start following its feed."""
+        follower, keys = self.follower, self.keys
+        if self._pid == os.getpid() and follower is not None and keys is not None:
+            return follower, keys
+        with self._lock:
+            if self._pid != os.getpid() or self.follower is None or self.keys is None:
+                self._start()
+            assert self.follower is not None and self.keys is not None
+            return self.follower, self.keys
+
+    def _start(self) -> None:
+        if self._endpoints is None:
+            try:
+                self._endpoints = remote.discover(self.issuer, self.timeout)
+            except remote.RemoteError as exc:
+                self._problem = str(exc)
+                logger.warning("authorization server not reachable: %s", exc)
+                raise KitUnavailable(f"cannot discover {self.issuer} ({exc})") from None
+        endpoints = self._endpoints
+        self._problem = None
+        self.keys = remote.RemoteKeys(
+            endpoints.jwks_uri, endpoints.algorithms, self.jwks_refetch_interval, self.timeout
+        )
+        self._verified, self._introspected = {}, {}
+        self.follower = Follower(
+            endpoints.changes_endpoint,
+            self._authorization,
+            wait=self.feed_wait,
+            stale_after=self.stale_after,
+            read_timeout=max(1.0, 4 * 0.25),
+            on_limits=self._limits,
+        )
+        self.follower.start()
+        self._pid = os.getpid()
+
+    def _limits(self, answer: dict[str, Any]) -> None:
+        lifetime = answer.get("max_token_lifetime")
+        if isinstance(lifetime, int) and lifetime > 0:
+            self.max_lifetime = lifetime
+
+    def close(self) -> None:
+        """Stop this process's feed thread (tests, shutdown)."""
+        if self.follower is not None:
+            self.follower.stop()
+
+    def health(self) -> dict[str, object]:
+        """How this process decides now, for a readiness route or a log: ``feed`` is
+        ``ok`` (live state from the feed), ``starting`` or ``lost`` (introspection per
+        request), or ``not started`` (no protected request yet)."""
+        follower = self.follower if self._pid == os.getpid() else None
+        if follower is None:
+            return {"feed": "not started", "problem": self._problem}
+        state = follower.state
+        fresh = follower.fresh()
+        return {
+            "feed": "ok" if fresh else follower.status if follower.status != "ok" else "lost",
+            "deciding_by": "live state" if fresh else "introspection",
+            "confirmed_age": round(follower.age(), 3),
+            "seq": state.last_seq,
+            "policy_version": state.policy[0] if state.policy else None,
+            "entries": state.size(),
+            "answers": follower.answers,
+            "introspections": self.introspections,
+            "problem": follower.problem,
+            "jwks": self.keys.describe() if self.keys is not None else None,
+        }
+
+
+def _render(exc: ServiceError) -> Response:
+    """RFC 6750 §3 JSON with the error's challenge (and Retry-After for a 503)."""
+    body = {"error": exc.error or exc.title.lower().replace(" ", "_")}
+    if exc.detail:
+        body["error_description"] = exc.detail if exc.status < 500 else Unavailable.RETRY_DETAIL
+    if exc.status >= 500:
+        logger.error("protected request not decided: %s", exc.detail)
+    response = jsonify(body)
+    response.status_code = exc.status
+    response.headers.update(exc.headers())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+__all__ = ["KitUnavailable", "ResourceServer", "TokenRejected"]
