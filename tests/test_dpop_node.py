@@ -1,0 +1,75 @@
+"""DPoP end to end with a third-party client: Node's oauth4webapi (tests/node/dpop.mjs)
+against a real server (SPEC §17): a password grant with a DPoP key, a protected call, a
+public client's refresh with the same key and with another (refused), the bound token
+refused as Bearer, and the server-nonce flow."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from authserver.app import create_app
+from authserver.services import clients, users
+from tests.conftest import PASSWORD, LiveServer, close_app, free_port
+from tests.support.node_dpop import run_node
+from tests.support.tokens import token_claims
+
+pytestmark = pytest.mark.processes
+
+
+def _serve(settings: dict, **overrides) -> Iterator[LiveServer]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app("testing", {**settings, "ISSUER": base, **overrides})
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(base, app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        with app.app_context():
+            close_app(app)
+
+
+@pytest.fixture
+def nonce_server(settings) -> Iterator[LiveServer]:
+    yield from _serve(settings, DPOP_NONCE=True)
+
+
+def _public_client(server: LiveServer, name: str) -> dict[str, str]:
+    with server.app.app_context():
+        client, _ = clients.create(name, ["password", "refresh_token"], public=True)
+        if users.find("alice") is None:
+            users.create("alice", PASSWORD, ("viewer",))
+        return {
+            "AUTHSERVER_ISSUER": server.url,
+            "DPOP_CLIENT_ID": client.client_id,
+            "DPOP_USERNAME": "alice",
+            "DPOP_PASSWORD": PASSWORD,
+        }
+
+
+def test_oauth4webapi_dpop_flow(live_server):
+    result = run_node("dpop.mjs", ["flow"], _public_client(live_server, "node dpop"))
+    assert "ES256" in result["algs"]
+    assert result["login"] == {"token_type": "dpop", "has_refresh": True}
+    assert result["me"]["status"] == 200 and result["me"]["body"]["username"] == "alice"
+    assert result["refresh"] == {"token_type": "dpop"}
+    assert result["meAgain"] == {"status": 200}
+    assert result["otherRefresh"] == {"error": "invalid_grant", "status": 400}
+    assert result["asBearer"]["status"] == 401
+    assert result["asBearer"]["challenge"].startswith('Bearer error="invalid_token"')
+    assert result["sameKeyAfter"] == {"token_type": "dpop"}
+    assert token_claims(result["accessToken"])["cnf"] == {"jkt": result["jkt"]}
+
+
+def test_oauth4webapi_dpop_nonce_flow(nonce_server):
+    result = run_node("dpop.mjs", ["nonce"], _public_client(nonce_server, "node nonce"))
+    assert result["first"] == {"error": "use_dpop_nonce", "nonceError": True}
+    assert result["login"] == {"token_type": "dpop"}
+    assert result["me"] == {"status": 200}
