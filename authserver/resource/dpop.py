@@ -189,7 +189,7 @@ def _signed(value: str, algorithms: Collection[str]) -> tuple[dict, dict, Any]:
     if not isinstance(typ, str) or typ.lower() != PROOF_TYPE:
         raise invalid_proof(f"the proof's typ must be {PROOF_TYPE}")
     alg = header.get("alg")
-    if alg not in algorithms:
+    if not isinstance(alg, str) or alg not in algorithms:
         raise invalid_proof("the proof's alg is not an accepted asymmetric algorithm")
     key = _public_key(header)
     try:

@@ -45,9 +45,9 @@ class DatabaseReplayCache:
         expires = datetime.fromtimestamp(until, UTC)
         with db.engine.begin() as connection:
             insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-            statement = insert(table).values(proof_digest=key, expires_at=expires)
-            statement = statement.on_conflict_do_nothing().returning(table.c.proof_digest)
-            added = connection.execute(statement).scalar() is not None
+            row = insert(table).values(proof_digest=key, expires_at=expires)
+            once = row.on_conflict_do_nothing().returning(table.c.proof_digest)
+            added = connection.execute(once).scalar() is not None
             if time.monotonic() >= self._next_purge:
                 self._next_purge = time.monotonic() + PURGE_SECONDS
                 now = datetime.now(UTC)
