@@ -1,14 +1,18 @@
 """Where the token endpoint's CPU goes: the password grant beside raw argon2, and the
 refresh grant.
 
-Run: ``.venv/bin/python bench/profile_grants.py [--grants N]`` (SQLite; PostgreSQL when
-AUTHSERVER_TEST_DATABASE_URL is set, as ``make bench``).
+Run: ``.venv/bin/python bench/profile_grants.py [--grants N] [--top N] [--sql]`` (SQLite;
+PostgreSQL when AUTHSERVER_TEST_DATABASE_URL is set, as ``make bench``).
 
-In-process, through the WSGI callable: CPU µs per grant (``thread_time``; the database
-server's own work on PostgreSQL is not in it), and cProfile's share of the main parts:
-argon2, RS256 signing, SQLAlchemy (statements, flush, commit), the audit event, the live
-log, Authlib, Flask/Werkzeug. Shares come from cProfile (which inflates Python-heavy parts
-more than C calls: read them as an order, the CPU µs as the measure).
+In-process, through the WSGI callable, the request log on (written to a line-buffered
+file, as under gunicorn): CPU µs per grant (``thread_time``; the database server's own
+work on PostgreSQL is not in it). The password grant's blocks alternate with blocks of
+raw argon2 verifies at the server's parameters, and "beyond argon2" is the median of each
+pair's difference: on a shared machine the load moves both of a pair alike. Then the SQL
+statements one grant sends (``--sql`` prints them), and cProfile's share of the main
+parts (``--top N``: the N functions with the most own time). Shares come from cProfile,
+which inflates Python-heavy parts more than C calls: read them as an order, the CPU µs as
+the measure.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import statistics
@@ -37,64 +42,109 @@ PARTS = [
     ("session.commit (incl. flush)", ("sqlalchemy/orm/session.py", "commit")),
     ("SQL statements (execute)", ("sqlalchemy/engine/base.py", "_execute_context")),
     ("audit event", ("authserver/services/audit.py", "record")),
-    ("policy: scopes for roles", ("authserver/", "scopes_for")),
+    ("request log line", ("authserver/web/request_log.py", "start")),
 ]
 
 
-def _post(app, body: str, auth: str | None = None) -> dict:
+def _post(app, body: str, errors) -> dict:
     environ = {
         "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
         "PATH_INFO": "/oauth/token",
+        "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
         "CONTENT_TYPE": "application/x-www-form-urlencoded",
         "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(body.encode()),
-        "wsgi.errors": sys.stderr,
+        "wsgi.errors": errors,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
     }
     status = []
     chunks = app(environ, lambda s, h, e=None: status.append(s))
     data = b"".join(chunks)
     assert status[0].startswith("200"), (status, data[:300])
-    import json
-
     return json.loads(data)
+
+
+class Statements:
+    """The SQL statements the app's engine sends, counted (and kept) while ``on``."""
+
+    def __init__(self, app) -> None:
+        from sqlalchemy import event
+
+        from authserver.extensions import db
+
+        self.on, self.seen = False, []
+        with app.app_context():
+            event.listen(db.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn, _cursor, statement, _params, _context, _many) -> None:
+        if self.on:
+            self.seen.append(" ".join(statement.split()))
+
+    def of(self, function) -> list[str]:
+        self.seen, self.on = [], True
+        try:
+            function()
+        finally:
+            self.on = False
+        return self.seen
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--grants", type=int, default=200)
+    parser.add_argument("--grants", type=int, default=200, help="refresh grants per block")
+    parser.add_argument("--blocks", type=int, default=7)
+    parser.add_argument("--top", type=int, default=0, help="print the N costliest functions")
+    parser.add_argument("--sort", default="tottime", help="--top's order (cumulative, ...)")
+    parser.add_argument("--sql", action="store_true", help="print each grant's statements")
     args = parser.parse_args()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authserver-metrics-")
     with prepare(bench_database_url()) as fixture:
         os.environ.update(fixture.env)
-        os.environ["AUTHSERVER_LOG_LEVEL"] = "WARNING"  # grant lines would flood the output
+        os.environ["AUTHSERVER_LOG_LEVEL"] = "INFO"  # as served: the grants log lines too
         from authserver.app import create_app
 
         app = create_app()
+        # The request log's lines go where gunicorn would send them: a file, line-buffered.
+        errors = open(fixture.workdir / "requests.log", "w", buffering=1)  # noqa: SIM115
         client = {"client_id": fixture.client_id, "client_secret": fixture.client_secret}
         password = urlencode(
             {"grant_type": "password", "username": fixture.username,
              "password": fixture.password, **client}
         )  # fmt: skip
-        refresh = [_post(app, password)["refresh_token"]]
+        refresh = [_post(app, password, errors)["refresh_token"]]
+
+        def password_once() -> None:
+            _post(app, password, errors)
 
         def refresh_once() -> None:
             body = urlencode(
                 {"grant_type": "refresh_token", "refresh_token": refresh[0], **client}
             )
-            refresh[0] = _post(app, body)["refresh_token"]
+            refresh[0] = _post(app, body, errors)["refresh_token"]
 
-        cases = {
-            "password grant": (lambda: _post(app, password), max(args.grants // 10, 10)),
-            "refresh grant": (refresh_once, args.grants),
-            "argon2 verify alone": (_argon2(app), max(args.grants // 10, 10)),
-        }
-        for name, (function, count) in cases.items():
-            _measure(name, function, count)
+        argon2 = _argon2(app)
+        logins = max(args.grants // 10, 10)
+        _paired("password grant", password_once, argon2, logins, args.blocks)
+        _measure("refresh grant", refresh_once, args.grants, args.blocks)
+        statements = Statements(app)
+        for name, function in (("password grant", password_once), ("refresh grant", refresh_once)):
+            function()  # once before: a first call may read what later ones have cached
+            seen = statements.of(function)
+            print(f"{name}: {len(seen)} SQL statements")
+            for statement in seen if args.sql else ():
+                print(f"    {statement[:160]}")
+        _profile("password grant", password_once, logins, args.top, args.sort)
+        _profile("refresh grant", refresh_once, args.grants, args.top, args.sort)
 
 
 def _argon2(app):
@@ -105,38 +155,67 @@ def _argon2(app):
     return lambda: passwords.verify(stored, "bench-password-0123456789")
 
 
-def _measure(name: str, function, count: int) -> None:
+def _block(function, count: int) -> float:
+    """CPU µs per call over ``count`` calls."""
+    started = time.thread_time_ns()
+    for _ in range(count):
+        function()
+    return (time.thread_time_ns() - started) / count / 1000
+
+
+def _measure(name: str, function, count: int, blocks: int) -> None:
     for _ in range(3):
         function()
-    blocks = []
-    for _ in range(5):
-        started = time.thread_time_ns()
-        for _ in range(count):
-            function()
-        blocks.append((time.thread_time_ns() - started) / count / 1000)
+    times = [_block(function, count) for _ in range(blocks)]
+    print(
+        f"{name}: {statistics.median(times):,.0f} µs CPU per call "
+        f"(median of {blocks} blocks of {count}; {min(times):,.0f}-{max(times):,.0f})"
+    )
+
+
+def _paired(name: str, function, argon2, count: int, blocks: int) -> None:
+    """Blocks of ``function`` and of raw argon2 verifies, alternating; the median of each
+    pair's difference is what ``function`` costs beyond argon2."""
+    for _ in range(3):
+        function()
+        argon2()
+    ours, theirs = [], []
+    for _ in range(blocks):
+        ours.append(_block(function, count))
+        theirs.append(_block(argon2, count))
+    beyond = [o - t for o, t in zip(ours, theirs, strict=True)]
+    print(
+        f"{name}: {statistics.median(ours):,.0f} µs CPU per call, argon2 verify alone "
+        f"{statistics.median(theirs):,.0f} µs (medians of {blocks} alternating blocks of "
+        f"{count}); beyond argon2 {statistics.median(beyond):,.0f} µs "
+        f"({min(beyond):,.0f}-{max(beyond):,.0f}); argon2 / grant "
+        f"{statistics.median(t / o for o, t in zip(ours, theirs, strict=True)):.3f}"
+    )
+
+
+def _profile(name: str, function, count: int, top: int, sort: str) -> None:
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(count):
         function()
     profile.disable()
-    print(
-        f"{name}: {statistics.median(blocks):,.0f} µs CPU per call "
-        f"(median of 5 blocks of {count}; {min(blocks):,.0f}-{max(blocks):,.0f})"
-    )
-    if name.endswith("alone"):
-        return
     stats = pstats.Stats(profile, stream=io.StringIO())
     total = max(row[3] for row in stats.stats.values())
+    print(f"{name}, cProfile:")
     for part, (file_part, function_name) in PARTS:
         cumulative = max(
             (
                 row[3]
-                for (filename, _line, function), row in stats.stats.items()
-                if file_part in filename and function_name in function
+                for (filename, _line, function_), row in stats.stats.items()
+                if file_part in filename and function_name in function_
             ),
             default=0.0,
         )
         print(f"  {part:<32}{cumulative / total:>6.0%} of the profiled time")
+    if top:
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
+        print(out.getvalue())
 
 
 if __name__ == "__main__":

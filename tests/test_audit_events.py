@@ -11,11 +11,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from authserver.extensions import db
-from authserver.models import AuditEvent
+from authserver.models import AuditEvent, RefreshFamily
 from authserver.services import audit, clients, policy_store, users
 from tests.conftest import PASSWORD, basic_auth
 from tests.support.cli import PROJECT, invoke
@@ -71,6 +71,37 @@ def test_login_success_records_user_client_ip_and_time(make_user, oauth_client, 
     assert event.client_id == oauth_client.client_id
     assert event.ip == "127.0.0.1"
     assert_recent(event)
+
+
+def test_login_whose_grant_is_then_refused_is_still_recorded(make_user, token_request):
+    """The login.success event commits with the grant's tokens; a grant refused after the
+    password was checked (no scope left) still commits the event, and no family."""
+    make_user("alice", roles=["viewer"])
+
+    response = token_request(
+        grant_type="password", username="alice", password=PASSWORD, scope="audit:read"
+    )
+
+    assert response.get_json()["error"] == "invalid_scope"
+    db.session.rollback()  # the test shares the request's session: keep what was committed
+    assert only("login.success").subject == "user:alice"
+    assert db.session.execute(select(func.count()).select_from(RefreshFamily)).scalar() == 0
+
+
+def test_login_of_a_client_without_refresh_tokens_is_recorded(app, client, make_user):
+    """No refresh family to commit the event with: it commits alone."""
+    make_user("alice")
+    no_refresh, secret = clients.create("no refresh", ["password"])
+
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+        headers=basic_auth(no_refresh.client_id, secret),
+    )
+
+    assert response.status_code == 200 and "refresh_token" not in response.get_json()
+    db.session.rollback()  # the test shares the request's session: keep what was committed
+    assert only("login.success").client_id == no_refresh.client_id
 
 
 @pytest.mark.parametrize(

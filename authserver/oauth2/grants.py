@@ -1,18 +1,23 @@
 """The password and refresh_token grants: thin subclasses over Authlib's storage hooks.
 
-Both apply the granting rule of SPEC §7 against the newest policy version, and both answer
-RFC 6749 §5.2 ``invalid_grant`` where Authlib would say ``invalid_request``.
+Both apply the granting rule of SPEC §7 against the newest policy version (the live
+state's: no query per grant), and both answer RFC 6749 §5.2 ``invalid_grant`` where Authlib
+would say ``invalid_request``. Each grant commits once: its audit events with its tokens.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
+from authserver import live
 from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.oauth2 import dpop
 from authserver.oauth2.outcomes import NOT_A_GUESS, mark
-from authserver.policy import InvalidScope, grant_scopes, parse_scope
+from authserver.policy import InvalidScope, Policy, grant_scopes, parse_scope
 from authserver.services import login, policy_store, tokens, users
 
 
@@ -20,7 +25,7 @@ def _granted_scope(request, user, ceiling: str | None = None) -> str:
     """requested ∩ the user's roles now ∩ the client's scopes (∩ the family's ceiling)."""
     try:
         requested = parse_scope(request.payload.scope)
-        _, policy = policy_store.live_policy()
+        policy = _live_policy()
         granted = grant_scopes(
             policy,
             requested,
@@ -31,6 +36,15 @@ def _granted_scope(request, user, ceiling: str | None = None) -> str:
     except InvalidScope as exc:
         raise InvalidScopeError(exc.description) from None
     return " ".join(granted)
+
+
+def _live_policy() -> Policy:
+    """The newest policy, from the live state (fresh within SPEC §12's bound, and at once
+    in the process that changed it); from the store when the state has none yet."""
+    current = live.current().policy
+    if current is None:
+        return policy_store.live_policy()[1]
+    return cast(Policy, current[1])  # the live state types it by what narrowing uses
 
 
 class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
@@ -48,6 +62,15 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             raise InvalidGrantError("Invalid username or password.")
         return user
 
+    def validate_token_request(self) -> None:
+        """Authlib's; a grant refused after a successful login still records the login."""
+        try:
+            super().validate_token_request()
+        except OAuth2Error:
+            if self.request.user is not None:
+                login.commit_alone()
+            raise
+
     def validate_requested_scope(self) -> None:
         self.request.scope = _granted_scope(self.request, self.request.user)
 
@@ -58,7 +81,9 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         token = self.generate_token(
             user=self.request.user, scope=self.request.scope, include_refresh_token=may_refresh
         )
-        self.save_token(token)
+        self.save_token(token)  # a refresh family: committed with the login's event
+        if not may_refresh:
+            login.commit_alone()
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 

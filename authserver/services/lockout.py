@@ -29,6 +29,18 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Lockout:
+    """An account's counter as a login reads it, in one look: whether it holds failures
+    (a success must then reset it) and the Unix time it is locked until (0: not locked)."""
+
+    counted: bool
+    until: float
+
+
+NOT_COUNTED = Lockout(False, 0.0)
+
+
+@dataclass(frozen=True)
 class LockoutRules:
     threshold: int = 10
     base_seconds: int = 60
@@ -48,10 +60,17 @@ class DatabaseCounters:
         self.rules = rules
 
     def locked_until(self, key: str) -> float:
-        value = db.session.execute(
-            select(LoginFailure.locked_until).where(LoginFailure.account_digest == key)
-        ).scalar()
-        return value.timestamp() if value is not None else 0.0
+        return self.lookup(key).until
+
+    def lookup(self, key: str) -> Lockout:
+        """One indexed read: a login needs both answers, and most accounts have no row."""
+        table = cast(Table, LoginFailure.__table__)  # declared as a FromClause
+        row = db.session.execute(
+            select(table.c.locked_until).where(table.c.account_digest == key)
+        ).first()
+        if row is None:
+            return NOT_COUNTED
+        return Lockout(True, row[0].timestamp() if row[0] is not None else 0.0)
 
     def record_failure(self, key: str) -> float:
         """Count one failure; returns the Unix time the account is locked until (0: not)."""
@@ -88,11 +107,8 @@ class DatabaseCounters:
         db.session.commit()
 
     def reset(self, key: str) -> None:
-        """Forget the account's failures. Most logins have none: a read, which takes no
-        lock, spares them a write transaction that would queue behind other workers'."""
-        counted = select(LoginFailure.account_digest).where(LoginFailure.account_digest == key)
-        if db.session.execute(counted).first() is None:
-            return
+        """Forget the account's failures (a login calls it only when :meth:`lookup` found
+        some: most logins have none, and are spared a write transaction)."""
         db.session.execute(delete(LoginFailure).where(LoginFailure.account_digest == key))
         db.session.commit()
 
@@ -110,9 +126,17 @@ class RedisCounters:
         self._touch = client.register_script(self._TOUCH)
 
     def locked_until(self, key: str) -> float:
+        return self.lookup(key).until
+
+    def lookup(self, key: str) -> Lockout:
+        """One round trip for both answers: the count (a success must reset it) and the lock."""
         # A sync client: redis-py's types give sync and async answers as one union.
-        value = cast("bytes | None", self.client.hget(self.PREFIX + key, "locked_until"))
-        return float(value) if value else 0.0
+        failures, until = cast(
+            "list[bytes | None]", self.client.hmget(self.PREFIX + key, "failures", "locked_until")
+        )
+        if failures is None and until is None:
+            return NOT_COUNTED
+        return Lockout(True, float(until) if until else 0.0)
 
     def record_failure(self, key: str) -> float:
         name = self.PREFIX + key
@@ -180,6 +204,9 @@ class FailoverCounters:
 
     def locked_until(self, key: str) -> float:
         return self._call("locked_until", key)
+
+    def lookup(self, key: str) -> Lockout:
+        return self._call("lookup", key)
 
     def record_failure(self, key: str) -> float:
         return self._call("record_failure", key)

@@ -7,6 +7,11 @@ rows: loading those made a wrong password ~1 ms slower than an unknown name, iss
 4), one argon2 verify (a dummy one without a hash), one lockout write and one audit event.
 Only a success loads the user. Only the audit trail says why a login failed
 (``bad_credentials``, ``disabled`` or ``locked``).
+
+A failure commits its lockout count and audit event at once. A success commits nothing:
+its ``login.success`` event (and a rehash) joins the grant's transaction and commits with
+the new tokens, atomically, in one commit per grant; a grant that fails after the login
+(an invalid scope) or issues no refresh token commits them through :func:`commit_alone`.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ def login(username: str, password: str, client_id: str | None = None) -> User | 
     counters = app_state.lockout
     key = digest(username)
     account = _account(username)
-    if counters.locked_until(key) > time.time():
+    lockout = counters.lookup(key)
+    if lockout.until > time.time():
         app_state.passwords.dummy_verify(password[: users.MAX_PASSWORD_LENGTH])
         counters.touch(key)  # the write a failure makes: the same time as a failure
         current_app.logger.info("login refused: account locked")
@@ -48,10 +54,20 @@ def login(username: str, password: str, client_id: str | None = None) -> User | 
         reason = "disabled" if account is not None and account.disabled else "bad_credentials"
         _audit_failure(account, reason, client_id, locked=bool(until))
         return None
-    counters.reset(key)
+    if lockout.counted:
+        counters.reset(key)
     user = _loaded(account.id, password)
-    audit.record("login.success", user.username, f"user:{user.username}", client_id=client_id)
+    audit.record(
+        "login.success", user.username, f"user:{user.username}", commit=False, client_id=client_id
+    )
     return user
+
+
+def commit_alone() -> None:
+    """Commit what a successful login recorded (its ``login.success`` event, a rehash)
+    when no refresh family commits it: the grant was refused after the login (e.g.
+    ``invalid_scope``), or it issues no refresh token."""
+    db.session.commit()
 
 
 def _account(username: str) -> Account | None:
@@ -74,14 +90,13 @@ def _password_matches(account: Account | None, password: str) -> bool:
 
 
 def _loaded(user_id: int, password: str) -> User:
-    """The user of a successful login; a hash made with old parameters is replaced now, the
-    only time the plaintext is at hand."""
+    """The user of a successful login, its roles with it; a hash made with old parameters
+    is replaced now (committed with the grant), the only time the plaintext is at hand."""
     user = users.find_by_id(user_id)
     assert user is not None  # its row was read by this login's transaction
     passwords = state().passwords
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(password)
-        db.session.commit()
     return user
 
 
