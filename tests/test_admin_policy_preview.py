@@ -9,6 +9,7 @@ from sqlalchemy import insert
 
 from authserver.extensions import db
 from authserver.models import User, UserRole
+from authserver.models.client import Client, ClientRole
 from authserver.services import policy_store
 from tests.support.admin import DEFAULT_YAML, YAML, assert_problem, bearer, writing
 
@@ -190,3 +191,28 @@ def test_preview_is_in_the_openapi_document(client):
     operation = document["paths"]["/admin/policy/preview"]["post"]
     assert operation["security"] == [{"oauth2": ["policies:read"]}]
     assert "Preview" in operation["summary"]
+
+
+def add_clients(prefix: str, count: int, roles: tuple[str, ...]) -> None:
+    """``count`` clients named ``prefix0000``... holding ``roles``."""
+    names = [f"{prefix}{i:04d}" for i in range(count)]
+    rows = [{"client_id": f"id-{n}", "name": n, "grant_types": ""} for n in names]
+    db.session.execute(insert(Client), rows)
+    ids = db.session.execute(db.select(Client.name, Client.id).where(Client.name.in_(names)))
+    db.session.execute(
+        insert(ClientRole), [{"client_id": i, "role": r} for _, i in ids for r in roles]
+    )
+    db.session.commit()
+
+
+def test_preview_groups_clients_apart_from_users(client, admin):
+    add_users("ed", 2, ("editor",))
+    add_clients("robot", 3, ("editor",))
+    body = preview(client, admin, EDITORS_CANNOT_WRITE)
+    robots = group(body, ["editor"], kind="client")
+    assert robots["count"] == 3
+    assert robots["sample"] == ["robot0000", "robot0001", "robot0002"]
+    assert robots["loses"] == ["documents:write"]
+    assert group(body, ["editor"], kind="user")["count"] == 2
+    kinds = [g["kind"] for g in body["impact"]["groups"]]
+    assert kinds == sorted(kinds, key=lambda kind: kind != "user")  # users first

@@ -60,6 +60,23 @@ class Impact:
         }
 
 
+def merge_groups(groups: Iterable[RoleSet], sample_size: int = 20) -> list[RoleSet]:
+    """One group per (kind, sorted role set): groups the database keyed by the same set in
+    another order are merged, counts added and the first ``sample_size`` names of their
+    samples kept (each sample is the first names of its part, so these are the first of
+    the whole)."""
+    merged: dict[tuple[str, tuple[str, ...]], RoleSet] = {}
+    for group in groups:
+        key = (group.kind, tuple(sorted(group.roles)))
+        twin = merged.get(key)
+        if twin is None:
+            merged[key] = RoleSet(group.kind, key[1], group.count, group.sample)
+            continue
+        sample = tuple(sorted({*twin.sample, *group.sample})[:sample_size])
+        merged[key] = RoleSet(group.kind, key[1], twin.count + group.count, sample)
+    return list(merged.values())
+
+
 def grantable(policy: Policy, roles: Iterable[str]) -> frozenset[str]:
     """Every scope a holder of ``roles`` can get under ``policy``: a token request asking
     for nothing in particular through a client allowed everything (``invalid_scope`` there,

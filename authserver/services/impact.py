@@ -4,12 +4,15 @@ One query per kind of principal (users, clients): the database builds each princ
 sorted role set, groups by it, counts each group and keeps the first 20 names of each.
 Python receives one row per sample name, at most 20 per distinct role set, never one per
 principal: memory does not grow with the number of users, and 100,000 users on
-PostgreSQL answer well under a second (bench/bench_preview.py).
+PostgreSQL are one query of about half a second of database CPU (bench/bench_preview.py).
 
 Roles are rows (``user_roles``, ``client_roles``), so a role set is canonical once its
-names are sorted: the database sorts them (``string_agg(... ORDER BY role)`` on
-PostgreSQL; on SQLite, which has no ordered ``group_concat`` before 3.44, the same
-aggregate as a window ordered by role, whose order SQLite documents).
+names are sorted. On PostgreSQL the names are joined as the primary-key index yields
+them (by role within a principal, in practice): an ordered ``string_agg`` costs a sort per
+principal, a quarter of the query, and the rare set joined in another order is merged
+here with its twin (:func:`merge_groups`: counts added, samples merged), so the answer
+never depends on that order. On SQLite, which has no ordered ``group_concat`` before
+3.44, the aggregate is a window ordered by role, whose order SQLite documents.
 """
 
 from __future__ import annotations
@@ -18,13 +21,22 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from itertools import chain
 
-from sqlalchemy import Column, Select, Table, func, literal, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import Column, Select, String, Table, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
 from authserver.extensions import db
 from authserver.models import User, UserRole
+from authserver.models.client import Client, ClientRole
 from authserver.policy import Policy
-from authserver.policy.impact import USER, Impact, RoleSet, changed_roles, impact_of
+from authserver.policy.impact import (
+    CLIENT,
+    USER,
+    Impact,
+    RoleSet,
+    changed_roles,
+    impact_of,
+    merge_groups,
+)
 from authserver.services import policy_store
 
 SAMPLE_SIZE = 20
@@ -58,17 +70,25 @@ def user_holders() -> Holders:
     return holders_of(USER, User, "username", UserRole, "user_id")
 
 
+def client_holders() -> Holders:
+    """Clients are named by their name (unique, SPEC §10), as people know them."""
+    return holders_of(CLIENT, Client, "name", ClientRole, "client_id")
+
+
 def role_set_groups(
     holders: Holders, affected: Collection[str], sample_size: int = SAMPLE_SIZE
 ) -> Iterator[RoleSet]:
     """Every set of roles held by a principal holding one of ``affected``, with how many
-    hold exactly that set and the first ``sample_size`` of their names, by name."""
+    hold exactly that set and the first ``sample_size`` of their names (byte order)."""
     if not affected:
         return
     query = _groups_query(holders, sorted(affected), sample_size)
-    rows = db.session.execute(query.execution_options(yield_per=1000))
-    current: tuple[str, int, list[str]] | None = None
-    for role_key, count, name in rows:
+    if _postgresql():  # one row per group: role set, count, sample names
+        rows = db.session.execute(query)
+        yield from merge_groups(_role_set(holders.kind, *row) for row in rows)
+        return
+    current: tuple[str, int, list[str]] | None = None  # one row per sample name
+    for role_key, count, name in db.session.execute(query.execution_options(yield_per=1000)):
         if current is None or current[0] != role_key:
             if current is not None:
                 yield _role_set(holders.kind, *current)
@@ -78,39 +98,38 @@ def role_set_groups(
         yield _role_set(holders.kind, *current)
 
 
+def _postgresql() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
 def _role_set(kind: str, role_key: str, count: int, names: list[str]) -> RoleSet:
-    return RoleSet(kind, tuple(role_key.split(SEPARATOR)), count, tuple(names))
+    return RoleSet(kind, tuple(sorted(role_key.split(SEPARATOR))), count, tuple(names))
 
 
 def _groups_query(holders: Holders, affected: list[str], sample_size: int) -> Select:
-    """``role_key, count, name`` rows: each group's count and sample names, group by group."""
-    per = _role_keys(holders, affected)
-    ranked = select(
-        per.c.role_key,
-        per.c.name,
-        func.count().over(partition_by=per.c.role_key).label("n"),
-        func.row_number().over(partition_by=per.c.role_key, order_by=per.c.name).label("rn"),
-    ).subquery("ranked")
-    return (
-        select(ranked.c.role_key, ranked.c.n, ranked.c.name)
-        .where(ranked.c.rn <= sample_size)
-        .order_by(ranked.c.role_key, ranked.c.rn)
-    )
+    """Each group's role set, count and sample, from one row per principal (``per``).
 
-
-def _role_keys(holders: Holders, affected: list[str]):
-    """One row per principal holding an affected role: its name and sorted role set."""
+    PostgreSQL: ``GROUP BY`` the role set with ``count(*)`` and an ordered ``array_agg`` of
+    names cut to the sample, so each group's names are sorted apart, and 50 rows come back.
+    SQLite: a window ranks names within each set; the first ``sample_size`` rows of each
+    set come back (SQLite has no arrays).
+    """
     holding = select(holders.owner).where(holders.role.in_(affected))
-    if db.engine.dialect.name == "postgresql":
-        role_key = func.string_agg(
-            holders.role, aggregate_order_by(literal(SEPARATOR), holders.role)
-        )
-        return (
-            select(holders.name.label("name"), role_key.label("role_key"))
-            .join_from(holders.principals, holders.roles, holders.key == holders.owner)
-            .where(holders.key.in_(holding))
-            .group_by(holders.key, holders.name)
+    if _postgresql():
+        role_key = func.string_agg(holders.role, literal(SEPARATOR))
+        per = (
+            select(holders.owner.label("principal"), role_key.label("role_key"))
+            .where(holders.owner.in_(holding))
+            .group_by(holders.owner)
             .subquery("per")
+        )
+        name = holders.name.collate("C")  # byte order, as SQLite's and Python's
+        names = type_coerce(func.array_agg(aggregate_order_by(name, name)), ARRAY(String))
+        return (
+            select(per.c.role_key, func.count(), names[1:sample_size])
+            .join_from(per, holders.principals, holders.key == per.c.principal)
+            .group_by(per.c.role_key)
+            .order_by(per.c.role_key)
         )
     role_key = func.group_concat(holders.role, SEPARATOR).over(
         partition_by=holders.owner, order_by=holders.role, rows=(None, None)
@@ -121,10 +140,17 @@ def _role_keys(holders: Holders, affected: list[str]):
         .distinct()
         .subquery("sets")
     )
+    ranked = select(
+        sets.c.role_key,
+        holders.name.label("name"),
+        func.count().over(partition_by=sets.c.role_key).label("n"),
+        func.row_number().over(partition_by=sets.c.role_key, order_by=holders.name).label("rn"),
+    ).join_from(sets, holders.principals, holders.key == sets.c.principal)
+    ranked_q = ranked.subquery("ranked")
     return (
-        select(holders.name.label("name"), sets.c.role_key)
-        .join_from(sets, holders.principals, holders.key == sets.c.principal)
-        .subquery("per")
+        select(ranked_q.c.role_key, ranked_q.c.n, ranked_q.c.name)
+        .where(ranked_q.c.rn <= sample_size)
+        .order_by(ranked_q.c.role_key, ranked_q.c.rn)
     )
 
 
@@ -146,5 +172,5 @@ def impact(live: Policy, candidate: Policy) -> Impact:
 
 
 def all_holders() -> list[Holders]:
-    """Users, and clients once they hold roles (SPEC §16)."""
-    return [user_holders()]
+    """Users, then clients (SPEC §16: a client can hold roles for client_credentials)."""
+    return [user_holders(), client_holders()]
