@@ -22,6 +22,8 @@ MAX_BODY = 20_000
 @bp.get("/me")
 @require_scopes()
 def me() -> Response:
+    """Who the token speaks for: a user (``username`` set), or a client alone after the
+    client_credentials grant (``sub`` is its client_id, ``username`` null, SPEC §16)."""
     token = current_token()
     return jsonify(
         sub=token["sub"],
@@ -59,7 +61,9 @@ def create_document() -> tuple[Response, int]:
         abort(400, f"'title' must be a non-empty string of at most {MAX_TITLE} characters.")
     if not _storable(body, MAX_BODY):
         abort(400, f"'body' must be a string of at most {MAX_BODY} characters.")
-    document = Document(title=title, body=body, owner=current_token().get("username") or "")
+    token = current_token()  # a client_credentials token has no username (SPEC §16)
+    owner = token.get("username") or f"client:{token['client_id']}"
+    document = Document(title=title, body=body, owner=owner)
     db.session.add(document)
     db.session.commit()
     return jsonify(document.to_dict()), 201
