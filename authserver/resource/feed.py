@@ -93,9 +93,13 @@ class Follower:
                 if pause:
                     self._stop.wait(pause)
             except FeedRefused as exc:
+                if self._stop.is_set():
+                    return
                 self._lost(str(exc))
                 self._stop.wait(BACKOFF_REFUSED)
             except (OSError, HTTPException, ValueError, TypeError, KeyError) as exc:
+                if self._stop.is_set():
+                    return
                 self._lost(_reason(exc))
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)

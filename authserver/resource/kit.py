@@ -45,8 +45,8 @@ from typing import Any, cast
 from flask import Flask, Response, jsonify
 from flask_principal import Principal
 
+from authserver.resource import dpop, remote
 from authserver.resource import principal as identity_bridge
-from authserver.resource import remote
 from authserver.resource.challenges import TokenRejected
 from authserver.resource.feed import Follower
 from authserver.resource.live_rules import Refused
@@ -81,6 +81,13 @@ class ResourceServer:
     introspection instead. ``feed_wait``: how long the server may hold a feed request.
     ``jwks_refetch_interval``: at most one JWKS fetch per this many seconds for unknown
     kids. ``principal``: the app's Flask-Principal, if it has one (its identity savers run).
+
+    DPoP (RFC 9449, SPEC §17) works as in the server: ``Authorization: DPoP`` with a proof
+    by the key the token is bound to; a bound token sent as Bearer is refused.
+    ``dpop_replay``: where proof ``jti``s are remembered; the default is per process, so a
+    service with several processes should give a shared one (a
+    :class:`~authserver.resource.dpop.ReplayCache`). ``public_url``: the service's URL as
+    clients see it, when it runs behind a proxy (proofs name it in ``htu``).
     """
 
     def __init__(
@@ -96,6 +103,8 @@ class ResourceServer:
         jwks_refetch_interval: float = 5.0,
         timeout: float = 5.0,
         principal: Principal | None = None,
+        dpop_replay: dpop.ReplayCache | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience or self.issuer
@@ -114,6 +123,7 @@ class ResourceServer:
         self._introspected: dict[str, tuple[float, dict]] = {}
         self.introspections = 0
         self._problem: str | None = None
+        self.dpop_replay, self.public_url = dpop_replay, public_url
         if app is not None:
             self.init_app(app, principal)
 
@@ -121,6 +131,10 @@ class ResourceServer:
         """Make this kit the verifier of ``app``'s ``require_scopes`` routes."""
         install(app, build_protector(self))
         identity_bridge.init_app(app, principal)
+        if self.dpop_replay is not None:
+            dpop.use_replay_cache(app, self.dpop_replay)
+        if self.public_url:
+            dpop.use_public_base(app, self.public_url)
         app.register_error_handler(ServiceError, _render)
         app.extensions["authserver.kit"] = self
 

@@ -1,0 +1,254 @@
+"""The resource-server kit in this process, against the server under a real WSGI server in
+a thread (``live_server``: threaded, so feed requests are held): DPoP-bound tokens, the
+health hook, a revocation and a narrowing by a client's scopes reaching the kit through
+the feed, a snapshot carrying what happened before the kit started, the JWKS cache
+rules, and what the kit answers when it is misconfigured. The same app under gunicorn,
+with the 1 s figures, is tests/test_kit_app.py."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from email.message import Message
+
+import pytest
+import requests
+from flask import Flask, jsonify
+from sqlalchemy import select
+
+from authserver import live
+from authserver.extensions import db
+from authserver.resource import ResourceServer, current_token, require_scopes
+from authserver.resource.dpop import ALGORITHMS
+from authserver.resource.remote import DEFAULT_MAX_AGE, LONGEST_MAX_AGE, max_age
+from authserver.services import clients, users
+from tests.conftest import PASSWORD
+from tests.support.dpop import new_key, proof
+
+KIT = "http://localhost"  # the kit app's test client
+
+
+@pytest.fixture
+def server(live_server):
+    """The server, with an editor, a password client and an --introspect client."""
+    with live_server.app.app_context():
+        users.create("alice", PASSWORD, ["editor"])
+        app_client, secret = clients.create("app", ["password", "refresh_token"])
+        rs, rs_secret = clients.create("reports api", [], introspect=True)
+        live_server.client = (app_client.client_id, secret)
+        live_server.rs = (rs.client_id, rs_secret)
+        db.session.remove()
+    return live_server
+
+
+@pytest.fixture
+def make_kit(server) -> Iterator[Callable[..., tuple[Flask, ResourceServer]]]:
+    made: list[ResourceServer] = []
+
+    def make(**options) -> tuple[Flask, ResourceServer]:
+        app = Flask("reports")
+        kit = ResourceServer(
+            app,
+            issuer=options.pop("issuer", server.url),
+            client_id=options.pop("client_id", server.rs[0]),
+            client_secret=options.pop("client_secret", server.rs[1]),
+            **options,
+        )
+        made.append(kit)
+
+        @app.get("/reports")
+        @require_scopes("documents:read")
+        def reports():
+            return jsonify(sub=current_token()["sub"], scope=current_token()["scope"])
+
+        return app, kit
+
+    yield make
+    for kit in made:
+        kit.close()
+
+
+def token(server, **extra) -> dict:
+    response = requests.post(
+        f"{server.url}/oauth/token",
+        data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+        auth=server.client,
+        timeout=10,
+        **extra,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def until(check: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def test_health_says_how_the_process_decides(server, make_kit) -> None:
+    app, kit = make_kit()
+    client = app.test_client()
+    access = token(server)["access_token"]
+
+    assert kit.health()["feed"] == "not started"
+    assert client.get("/reports", headers=bearer(access)).status_code == 200
+    until(lambda: kit.health()["feed"] == "ok", "the feed never confirmed")
+
+    health = kit.health()
+    assert health["deciding_by"] == "live state"
+    assert health["policy_version"] >= 1
+    assert health["jwks"]["kids"]
+    assert health["problem"] is None
+
+
+def test_a_revocation_reaches_the_kit_through_the_feed(server, make_kit) -> None:
+    app, kit = make_kit()
+    client = app.test_client()
+    access = token(server)["access_token"]
+    assert client.get("/reports", headers=bearer(access)).status_code == 200
+    until(lambda: kit.health()["feed"] == "ok", "the feed never confirmed")
+    seq = kit.health()["seq"]
+
+    revoked = requests.post(
+        f"{server.url}/oauth/revoke", data={"token": access}, auth=server.client, timeout=10
+    )
+    assert revoked.status_code == 200
+
+    until(lambda: client.get("/reports", headers=bearer(access)).status_code == 401, "revoked")
+    assert kit.health()["seq"] > seq
+    assert kit.health()["deciding_by"] == "live state"  # the feed told it, not introspection
+
+
+def test_a_snapshot_carries_what_happened_before_the_kit_started(server, make_kit) -> None:
+    access = token(server)["access_token"]
+    with server.app.app_context():
+        users.set_disabled("alice", True)
+        db.session.remove()
+    app, kit = make_kit()
+    client = app.test_client()
+
+    first = client.get("/reports", headers=bearer(access))  # introspection: feed starting
+    until(lambda: kit.health()["feed"] == "ok", "the feed never confirmed")
+    later = client.get("/reports", headers=bearer(access))  # the snapshot's cut-off
+
+    assert first.status_code == 401
+    assert later.status_code == 401
+    assert later.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_a_clients_scopes_narrow_its_tokens_at_the_kit(server, make_kit) -> None:
+    app, kit = make_kit()
+    client = app.test_client()
+    access = token(server)["access_token"]
+    assert client.get("/reports", headers=bearer(access)).status_code == 200
+    until(lambda: kit.health()["feed"] == "ok", "the feed never confirmed")
+
+    with server.app.app_context():  # the client may now use profile only
+        from authserver.models import Client
+
+        row = db.session.execute(
+            select(Client).where(Client.client_id == server.client[0])
+        ).scalar_one()
+        row.scope = "profile"
+        live.client_scopes_changed(server.client[0])
+        db.session.commit()
+        db.session.remove()
+
+    until(lambda: client.get("/reports", headers=bearer(access)).status_code == 403, "narrowed")
+    answer = client.get("/reports", headers=bearer(access))
+    assert answer.headers["WWW-Authenticate"] == (
+        'Bearer error="insufficient_scope", scope="documents:read"'
+    )
+
+
+def test_dpop_bound_tokens_need_their_proof(server, make_kit) -> None:
+    app, _kit = make_kit()
+    client = app.test_client()
+    key = new_key()
+    issued = token(server, headers={"DPoP": proof(key, "POST", f"{server.url}/oauth/token")})
+    assert issued["token_type"] == "DPoP"
+    access = issued["access_token"]
+
+    with_proof = client.get(
+        "/reports",
+        headers={
+            "Authorization": f"DPoP {access}",
+            "DPoP": proof(key, "GET", f"{KIT}/reports", access),
+        },
+    )
+    replayed_proof = proof(key, "GET", f"{KIT}/reports", access)
+    first = client.get(
+        "/reports", headers={"Authorization": f"DPoP {access}", "DPoP": replayed_proof}
+    )
+    replayed = client.get(
+        "/reports", headers={"Authorization": f"DPoP {access}", "DPoP": replayed_proof}
+    )
+    as_bearer = client.get("/reports", headers=bearer(access))
+    no_proof = client.get("/reports", headers={"Authorization": f"DPoP {access}"})
+
+    assert with_proof.status_code == 200, with_proof.get_json()
+    assert first.status_code == 200
+    assert replayed.status_code == 401
+    assert replayed.headers["WWW-Authenticate"].startswith('DPoP error="invalid_dpop_proof"')
+    assert as_bearer.status_code == 401
+    assert "DPoP" in as_bearer.headers["WWW-Authenticate"]
+    assert no_proof.status_code == 401
+    assert no_proof.headers["WWW-Authenticate"].endswith(f'algs="{" ".join(ALGORITHMS)}"')
+
+
+def test_a_wrong_secret_is_said_once_and_decisions_go_to_introspection(
+    server, make_kit, caplog
+) -> None:
+    app, kit = make_kit(client_secret="wrong")
+    client = app.test_client()
+    access = token(server)["access_token"]
+
+    with caplog.at_level("WARNING", logger="authserver.resource"):
+        answer = client.get("/reports", headers=bearer(access))
+        until(lambda: kit.health()["feed"] == "lost", "the refusal was never noticed")
+
+    # Introspection refuses our credentials too: not a decision, so a 503, never a 200.
+    assert answer.status_code in (401, 503)
+    assert "refused us (HTTP 401)" in kit.health()["problem"]
+    assert "change feed lost" in caplog.text
+    assert "wrong" not in caplog.text  # never the secret
+
+
+def test_an_issuer_whose_metadata_names_another_is_refused(server, make_kit) -> None:
+    app, kit = make_kit(issuer=server.url + "/")  # a trailing slash is the same issuer
+    assert app.test_client().get("/reports", headers=bearer(token(server)["access_token"]))
+    assert kit.issuer == server.url
+
+    other, _ = make_kit(issuer=server.url.replace("127.0.0.1", "localhost"))
+    answer = other.test_client().get("/reports", headers=bearer("a.b.c"))
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "temporarily_unavailable"
+    assert answer.headers["Retry-After"]
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("public, max-age=60", 60),
+        ("max-age=0", 0),
+        ('max-age="120", public', 120),
+        ("no-store", 0),
+        ("no-cache, max-age=60", 0),
+        ("public", DEFAULT_MAX_AGE),
+        (None, DEFAULT_MAX_AGE),
+        ("s-maxage=5, max-age=10", 10),
+        ("max-age=999999999", LONGEST_MAX_AGE),
+    ],
+)
+def test_the_jwks_is_kept_as_its_cache_control_says(header, seconds) -> None:
+    headers = Message()
+    if header is not None:
+        headers["Cache-Control"] = header
+
+    assert max_age(headers) == seconds
