@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from werkzeug.wrappers import Response as ResponseBase
 
 STATIC = Path(__file__).parent / "static"
 ASSET_TYPES = {".js", ".css", ".svg", ".png"}
+STATIC_IMPORT = re.compile(r'^import [^;]+ from "\./([\w/.-]+\.js)";$', re.MULTILINE)
 
 #: No inline script or style, nothing from another origin, no framing, no <base>, forms
 #: post only here; ``require-trusted-types-for 'script'`` makes the browser refuse any
@@ -61,14 +63,14 @@ def digest() -> str:
 
 @cache
 def index_html() -> bytes:
-    """index.html with the asset digest filled in, and a modulepreload for every module so
-    the browser fetches them in parallel rather than one import level at a time."""
+    """index.html with the asset digest filled in, and a modulepreload for each module the
+    entry module imports, so the browser fetches them with it rather than after it. Page
+    modules are imported when first shown: the sign-in form needs none of them."""
     tag = digest()
-    modules = [p.relative_to(STATIC).as_posix() for p in _assets() if p.suffix == ".js"]
+    entry = (STATIC / "app.js").read_text(encoding="utf-8")
     preloads = "\n".join(
         f'    <link rel="modulepreload" href="static/{tag}/{html.escape(name)}">'
-        for name in modules
-        if name != "app.js"
+        for name in STATIC_IMPORT.findall(entry)
     )
     text = (STATIC / "index.html").read_text(encoding="utf-8")
     return text.replace("{{digest}}", tag).replace("{{preloads}}", preloads).encode()

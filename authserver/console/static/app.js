@@ -2,22 +2,17 @@
 // pages the signed-in scopes allow.
 
 import { el, field, fill, say } from "./dom.js";
-import * as audit from "./pages/audit.js";
-import * as explain from "./pages/explain.js";
-import * as policy from "./pages/policy.js";
-import * as roles from "./pages/roles.js";
-import * as users from "./pages/users.js";
-import * as versions from "./pages/versions.js";
 import * as session from "./session.js";
 
-// Each page and the scopes it needs (the admin API's own requirements).
+// Each page, the scopes it needs (the admin API's own requirements) and its module, loaded
+// when first shown: the first load (the sign-in form) fetches only what it draws.
 const PAGES = [
-    { path: "policy", page: policy, needs: ["policies:read"] },
-    { path: "versions", page: versions, needs: ["policies:read"] },
-    { path: "roles", page: roles, needs: ["policies:read"] },
-    { path: "users", page: users, needs: ["users:read"] },
-    { path: "explain", page: explain, needs: ["users:read", "policies:read"] },
-    { path: "audit", page: audit, needs: ["audit:read"] },
+    { path: "policy", title: "Policy", needs: ["policies:read"], load: () => import("./pages/policy.js") },
+    { path: "versions", title: "Versions", needs: ["policies:read"], load: () => import("./pages/versions.js") },
+    { path: "roles", title: "Roles", needs: ["policies:read"], load: () => import("./pages/roles.js") },
+    { path: "users", title: "Users", needs: ["users:read"], load: () => import("./pages/users.js") },
+    { path: "explain", title: "Explain", needs: ["users:read", "policies:read"], load: () => import("./pages/explain.js") },
+    { path: "audit", title: "Audit", needs: ["audit:read"], load: () => import("./pages/audit.js") },
 ];
 
 const main = document.getElementById("main");
@@ -48,7 +43,7 @@ function drawChrome() {
                 el(
                     "li",
                     {},
-                    el("a", { href: `#/${p.path}`, "aria-current": p.path === here ? "page" : null, text: p.page.title }),
+                    el("a", { href: `#/${p.path}`, "aria-current": p.path === here ? "page" : null, text: p.title }),
                 ),
             ),
         ),
@@ -97,7 +92,11 @@ let rendering = 0;
 
 async function route() {
     drawChrome();
-    if (!session.signedIn()) return signInPage();
+    if (!session.signedIn()) {
+        signInPage();
+        if (!performance.getEntriesByName("console:ready").length) performance.mark("console:ready");
+        return;
+    }
     const pages = allowed();
     if (!pages.length) {
         return fill(main, el("h1", { text: "Nothing to show" }), el("p", { text: "Your token carries no admin scope this console can use." }));
@@ -108,10 +107,12 @@ async function route() {
         return;
     }
     const mine = ++rendering;
-    document.title = `${entry.page.title} · authserver console`;
+    document.title = `${entry.title} · authserver console`;
     fill(main, el("p", { class: "loading", text: "Loading…" }));
     const holder = el("div");
-    await entry.page.show(holder);
+    const page = await entry.load();
+    if (mine !== rendering) return;
+    await page.show(holder);
     if (mine !== rendering) return; // another page was asked for meanwhile
     main.replaceChildren(...holder.childNodes);
     main.focus({ preventScroll: true });

@@ -12,7 +12,7 @@ const KINDS = [
 
 export async function show(main) {
     const inputs = {
-        since: el("input", { id: "audit-since", type: "text", placeholder: "2026-11-30 or 2026-11-30T18:00Z" }),
+        since: el("input", { id: "audit-since", type: "text", placeholder: "2026-11-30T18:00Z" }),
         until: el("input", { id: "audit-until", type: "text" }),
         actor: el("input", { id: "audit-actor", type: "text" }),
         kind: el("input", { id: "audit-kind", type: "text", list: "audit-kinds" }),

@@ -201,8 +201,14 @@ export async function show(main) {
             checkStatus.textContent = unchanged ? "Valid. No change from the live version." : "Valid. Review the changes and impact below.";
             checkStatus.setAttribute("class", "check good");
         }
-        fill(changes, el("h2", { id: "h-changes", text: "Changes from the live version" }), structuredDiff(r.diff));
-        showImpact(r.impact);
+        if (!r.valid && !r.diff) {
+            const later = "Fix the problems above to see what this edit changes.";
+            fill(changes, el("h2", { id: "h-changes", text: "Changes from the live version" }), el("p", { class: "note", text: later }));
+            fill(impact, el("h2", { id: "h-impact", text: "Impact" }), el("p", { class: "note", text: later }));
+        } else {
+            fill(changes, el("h2", { id: "h-changes", text: "Changes from the live version" }), structuredDiff(r.diff));
+            showImpact(r.impact);
+        }
         showTests(r.tests);
         saveButton.disabled = !canSave();
     }

@@ -5,10 +5,10 @@ import { el, fill, problemBox, svg, table } from "../dom.js";
 
 export const title = "Roles";
 
-const NODE_H = 34;
-const GAP_X = 28;
-const GAP_Y = 64;
-const CHAR_W = 8.2;
+const NODE_H = 40;
+const GAP_X = 36;
+const GAP_Y = 70;
+const CHAR_W = 9.5;
 
 /** Layers: a role sits one above the highest role it inherits; roles inheriting nothing at the bottom. */
 function layers(roles) {
