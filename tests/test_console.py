@@ -180,3 +180,18 @@ def test_db_upgrade_makes_the_console_client(runner):
     again = invoke(runner, "db", "upgrade")
     assert again.exit_code == 0
     assert "authserver-console" not in again.output
+
+
+def test_every_console_file_ships_in_the_package():
+    """pyproject.toml's package-data globs cover every file the console serves."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    from tests.support import PROJECT
+
+    config = tomllib.loads((PROJECT / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["authserver.console"]
+    files = [p.relative_to(STATIC.parent).as_posix() for p in STATIC.rglob("*") if p.is_file()]
+
+    missing = [name for name in files if not any(fnmatch(name, glob) for glob in globs)]
+    assert files and missing == []
