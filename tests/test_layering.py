@@ -77,3 +77,25 @@ def test_the_lower_layers_import_no_services_or_routes(folder: str) -> None:
     }
 
     assert upward == set()
+
+
+@pytest.mark.parametrize("path", _sources("resource"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_resource_side_imports_none_of_the_servers_storage(path: Path) -> None:
+    """SPEC §18: the kit runs in other services with Flask and JOSE only (the import itself
+    is checked with the modules blocked by tests/test_resource_independence.py). The error
+    tree and the pure live decision (``live/state.py``, loaded by its path) are allowed."""
+    storage = {"sqlalchemy", "flask_sqlalchemy", "alembic", "flask_migrate", "redis", "psycopg"}
+    ours = ("authserver.live", "authserver.models", "authserver.extensions", "authserver.state")
+    foreign = {
+        name
+        for name in _imported_modules(path)
+        if name.split(".")[0] in storage
+        or (name.startswith(ours) and not name.startswith("authserver.live.state"))
+        or (
+            name.startswith("authserver.services")
+            and not name.startswith("authserver.services.errors")
+        )
+        or name.startswith(("authserver.oauth2", "authserver.api", "authserver.web"))
+    }
+
+    assert foreign == set()
