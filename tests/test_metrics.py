@@ -9,6 +9,7 @@ so those tests compare counts before and after.
 from __future__ import annotations
 
 import secrets
+import time
 from collections import Counter
 
 import pytest
@@ -68,7 +69,7 @@ def test_token_requests_are_counted_by_grant_type_and_outcome(
     tokens = make_token("alice")
     token_request(grant_type="password", username="alice", password="wrong")
     token_request(grant_type="refresh_token", refresh_token=tokens["refresh_token"])
-    token_request(grant_type="client_credentials")
+    token_request(grant_type="urn:example:no-such-grant")  # a name we do not support
     token_request(grant_type=f"made-up-{secrets.token_hex(4)}")
 
     after = scrape(client)
@@ -172,13 +173,20 @@ def test_gunicorn_workers_metrics_are_merged(gunicorns: Gunicorns, tmp_path) -> 
         assert response.status_code == 200
         return samples(response.text)
 
-    # Whichever worker answers /metrics, it reports the sum of both.
+    # The request timer's counts reach the shared files within a second (each worker
+    # writes them once a second, see web/metrics.py): wait until they have (a generous
+    # deadline on a loaded machine), then whichever worker answers /metrics reports the
+    # sum of both.
+    route = {"route": "/oauth/token", "method": "POST"}
+    deadline = time.monotonic() + 30
+    while value(scraped(0), f"{LATENCY}_count", **route) < len(statuses) + 2:
+        assert time.monotonic() < deadline, "request timings never flushed"
+        time.sleep(0.1)
     for metrics in until_every_worker(server, "/metrics", scraped, status=200):
         assert value(metrics, TOKEN, grant_type="password", outcome="success") == counts[200]
         assert value(metrics, TOKEN, grant_type="password", outcome="invalid_grant") == counts[400]
         assert value(metrics, TOKEN, grant_type="refresh_token", outcome="success") == 1
         assert value(metrics, TOKEN, grant_type="refresh_token", outcome="invalid_grant") == 1
-        route = {"route": "/oauth/token", "method": "POST"}
         assert value(metrics, f"{LATENCY}_count", **route) == len(statuses) + 2
         assert value(metrics, LOCKOUTS) == 1
         assert value(metrics, REUSE) == 1

@@ -154,6 +154,7 @@ class LiveSync:
         policy = None if current and current[0] == version else self.load_policy(source)
         if policy is not None:
             self.state.set_policy(version, policy)
+            telemetry.POLICY_VERSION.set(version)  # the version this process decides with
         else:  # the same version, or one that does not load (never stored so): keep ours
             self.state.policy_changed = False
 

@@ -41,7 +41,24 @@ class JSONFormatter(logging.Formatter):
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+    return iso_timestamp(record.created)
+
+
+_second: list = [None, ""]  # [the whole second last formatted, its text up to the seconds]
+
+
+def iso_timestamp(when: float) -> str:
+    """``when`` as ``datetime.isoformat(timespec="milliseconds")`` in UTC writes it
+    (``2026-11-30T20:44:31.931+00:00``); the date and time up to the second are made once
+    per second, not once per line."""
+    second = int(when)
+    microseconds = round((when - second) * 1e6)  # as datetime.fromtimestamp rounds
+    if microseconds >= 1_000_000:
+        second, microseconds = second + 1, microseconds - 1_000_000
+    if _second[0] != second:
+        text = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:-6]
+        _second[0], _second[1] = second, text  # one list: a thread reads both or neither
+    return f"{_second[1]}.{microseconds // 1000:03d}+00:00"
 
 
 class WSGIErrorsHandler(logging.StreamHandler):

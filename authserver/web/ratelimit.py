@@ -13,7 +13,8 @@ Why not Flask-Limiter itself: its public API always installs app-wide before/aft
 hooks, which cost every request (resource routes included) 20-35 µs to find that no limit
 applies; keeping them to the token route meant editing its private hook lists. Two Flask
 hooks of our own that return at once off the token route do the same job with public APIs
-only (Flask's and ``limits``'), so an upgrade of either cannot silently drop the limit.
+only (Flask's and ``limits``'), so an upgrade of either cannot silently drop the limit. They
+are the oauth blueprint's hooks, so no other route runs them.
 
 With Redis down the limit falls back to per-process counters whatever REDIS_FAILURE says:
 ``closed`` is about the lockout counters (password logins answer 503, see
@@ -143,8 +144,14 @@ def _client_address() -> str:
 
 
 def init_app(app: Flask, limit: TokenRateLimit) -> None:
-    """Check ``limit`` before the three OAuth views and count their failed answers after;
-    other routes pay one set lookup per hook."""
+    """Check ``limit`` before the three OAuth views and count their failed answers after.
+
+    The hooks are the oauth blueprint's (registered by name: the blueprint comes later),
+    not the app's: every other route (the resource routes, the admin API) runs neither,
+    where app-wide hooks cost each request two calls, two ``request.endpoint`` lookups and
+    Flask's per-hook coroutine checks."""
+    blueprint = TOKEN_ENDPOINT.split(".")[0]
+    assert all(name.split(".")[0] == blueprint for name in LIMITED_ENDPOINTS)
 
     def check_limit() -> Response | None:
         if request.endpoint not in LIMITED_ENDPOINTS:
@@ -157,5 +164,5 @@ def init_app(app: Flask, limit: TokenRateLimit) -> None:
             limit.count_failure(_client_address())
         return response
 
-    app.before_request(check_limit)
-    app.after_request(count_failure)
+    app.before_request_funcs.setdefault(blueprint, []).append(check_limit)
+    app.after_request_funcs.setdefault(blueprint, []).append(count_failure)
