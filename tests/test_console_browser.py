@@ -291,6 +291,74 @@ def test_two_admins_editing_one_version_the_second_gets_the_412_flow(site, brows
     second.assert_clean()
 
 
+def test_overlapping_edits_are_marked_for_the_admin_to_resolve(site, browser):  # noqa: F811
+    first = signed_in(browser, site)
+    second = signed_in(browser, site)
+    for console in (first, second):
+        checked_valid(console.page)
+    a, b = first.page, second.page
+    live = a.get_by_label("Policy (YAML)").input_value()
+    a.get_by_label("Policy (YAML)").fill(
+        live.replace("[documents:write]", "[documents:write, profile]")
+    )
+    checked_valid(a)
+    a.get_by_role("button", name="Save as version 2").click()
+    expect(a.locator("#status")).to_contain_text("version 2 is live")
+    b.get_by_label("Policy (YAML)").fill(
+        live.replace("[documents:write]", "[documents:write, documents:delete]")
+    )
+    checked_valid(b)
+
+    b.get_by_role("button", name="Save as version 2").click()
+    b.get_by_role("button", name="Reapply my edit on version 2").click()
+
+    expect(b.locator("#status")).to_contain_text("resolve the marked lines")
+    text = b.get_by_label("Policy (YAML)").input_value()
+    start = editor_line(text, "<<<<<<< your edit")
+    end = editor_line(text, ">>>>>>> the new live version")
+    error = b.locator("#problems li.error").first
+    expect(error).to_contain_text("YAML syntax error")
+    line = int(re.search(r"Line (\d+)", error.inner_text()).group(1))
+    assert start <= line <= end  # the parser stops in the marked region
+    resolved = re.sub(
+        r"<<<<<<< your edit\n.*?>>>>>>> the new live version\n",
+        "    scopes: [documents:write, documents:delete, profile]\n",
+        text,
+        flags=re.DOTALL,
+    )
+    b.get_by_label("Policy (YAML)").fill(resolved)
+    checked_valid(b)
+    b.get_by_role("button", name="Save as version 3").click()
+    expect(b.locator("#status")).to_contain_text("version 3 is live")
+    assert "[documents:write, documents:delete, profile]" in in_app(site, policy_store.live_source)
+    first.assert_clean()
+    second.assert_clean()
+
+
+def test_removing_a_held_role_asks_before_taking_it_from_its_users(site, browser):  # noqa: F811
+    options = WriteOptions(actor="test")
+    in_app(site, put_role, "reporter", "scopes: [documents:read]\n", "yaml", options)
+    in_app(site, users.set_roles, "bob", ["editor", "reporter"])
+    console = signed_in(browser, site)
+    page = console.page
+    editor = page.get_by_label("Policy (YAML)")
+    checked_valid(page)
+
+    editor.fill(re.sub(r"  reporter:\n(    .*\n)+", "", editor.input_value()))
+    expect(page.locator("#impact")).to_contain_text(
+        "Roles this edit removes are still held: reporter (1)"
+    )
+    page.get_by_role("button", name="Save as version 3").click()
+    expect(page.get_by_role("alert")).to_contain_text("reporter (held by 1)")
+    assert in_app(site, policy_store.newest_version) == 2
+    page.get_by_label("Take these roles from their users when saving").check()
+    page.get_by_role("button", name="Save as version 3").click()
+
+    expect(page.locator("#status")).to_contain_text("Saved: version 3 is live.")
+    assert in_app(site, lambda: users.find("bob").roles) == ["editor"]
+    console.assert_clean()
+
+
 def test_a_signed_in_user_with_only_policies_read_sees_no_save_control(site, browser):  # noqa: F811
     options = WriteOptions(actor="test")
     in_app(site, put_role, "reader", "scopes: [policies:read]\n", "yaml", options)
