@@ -19,6 +19,7 @@ of ``--runs`` loads.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import statistics
@@ -84,6 +85,7 @@ def build_site(folder: Path, port: int):
         "ISSUER": base,
         "TOKEN_RATE_LIMIT": "1000/minute",
         "REQUEST_LOG": "false",
+        "LOG_LEVEL": "WARNING",
     }
     app = create_app("development", settings)
     with app.app_context():
@@ -137,6 +139,7 @@ def history(base: str) -> None:
 
 
 def serve(app, port: int):
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -185,6 +188,27 @@ def shots(browser, base: str) -> list[str]:
     editor.fill(live.replace("[documents:write]", "[documents:write, documents:delete]"))
     page.locator("#impact table").wait_for()
     shoot("policy-impact")
+
+    # A second admin, on the same version, saves first: this one gets the 412 flow.
+    other = context.browser.new_context(viewport=VIEWPORT).new_page()
+    sign_in(other, base)
+    other_editor = other.get_by_label("Policy (YAML)")
+    other.locator("#check-status").filter(has_text="Valid").wait_for()
+    other_editor.fill(
+        live.replace("description: Reads documents", "description: Reads every document")
+    )
+    other.locator("#check-status").filter(has_text="Review").wait_for()
+    other.get_by_role("button", name="Save as version 3").click()
+    other.locator("#status").filter(has_text="is live").wait_for()
+    other.context.close()
+    page.get_by_label("Comment (stored with the version)").fill("editors may delete")
+    page.get_by_role("button", name="Save as version 3").click()
+    page.locator("#conflict").wait_for()
+    shoot("policy-conflict")
+    page.get_by_role("button", name="Reapply my edit on version 3").click()
+    page.locator("#check-status").filter(has_text="Review").wait_for()
+    page.get_by_role("button", name="Save as version 4").click()
+    page.locator("#status").filter(has_text="is live").wait_for()
 
     page.get_by_role("link", name="Versions").click()
     page.get_by_role("button", name="Show the diff").click()

@@ -124,5 +124,8 @@ session.onChange((reason) => {
     if (reason === "signin") say("");
     route();
 });
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+    say(""); // a message belongs to the page it was said on
+    route();
+});
 route();
