@@ -152,6 +152,27 @@ def test_prune_drops_entries_whose_until_passed() -> None:
     assert list(state.client_cutoffs) == ["app"]
 
 
+def test_prune_keeps_an_entry_whose_until_was_pushed_later_and_drops_it_then() -> None:
+    state = state_with(change(1, "jti", "j", until=T), change(2, "jti", "j", until=T + 50))
+    state.apply([change(3, "user", "7", at=T - 10, until=T), change(4, "user", "7", at=T)])
+
+    assert state.prune(T + 1) == 0  # both were extended: their first expiry is not theirs
+    assert "j" in state.revoked and "7" in state.user_cutoffs
+    assert state.prune(T + 50) == 1
+    assert state.prune(T + 50) == 0  # taken out of the index: nothing to walk again
+    assert state.revoked == {} and "7" in state.user_cutoffs  # its later cut-off: T + 930
+
+
+def test_prune_walks_only_what_expired() -> None:
+    state = state_with(*(change(n, "jti", f"j{n}", until=T + n) for n in range(1, 10_001)))
+
+    assert state.prune(T + 10) == 10
+    assert len(state.revoked) == 9_990
+    # The index holds only what is yet to expire: pruning again finds nothing to look at.
+    assert sum(len(keys) for keys in state._expiry["revoked"].buckets.values()) == 9_990
+    assert state.prune(T + 10) == 0
+
+
 def test_confirm_only_moves_forward() -> None:
     state = LiveState()
     state.confirm(5.0)

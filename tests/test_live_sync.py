@@ -101,6 +101,8 @@ def test_a_change_from_another_process_reaches_this_one_without_a_fallback(app, 
 
     if postgres:  # the feed thread re-reads; the request path only looks
         assert wait_until(lambda: "j1" in sync.state.revoked, timeout=1.0)
+    else:  # the request path looks at data_version at most every LOCAL_CHECK_EVERY
+        assert wait_until(lambda: "j1" in sync.current().revoked, timeout=1.0)
     assert sync.current().decide(claims()) == Refused("revoked")
     for _ in range(100):
         sync.current()

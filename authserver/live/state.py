@@ -9,13 +9,17 @@ pruning swaps whole dictionaries.
 
 from __future__ import annotations
 
+import heapq
+import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 JTI, USER, CLIENT, POLICY, CLIENTS = "jti", "user", "client", "policy", "clients"
 KINDS = (JTI, USER, CLIENT, POLICY, CLIENTS)
+#: The state's tables whose entries expire (each with its ExpiryIndex).
+_TABLES = ("revoked", "user_cutoffs", "client_cutoffs", "client_scopes")
 #: Narrowed scope sets remembered per (policy, client scopes, token scope, roles).
 MAX_NARROWINGS = 4096
 
@@ -45,6 +49,32 @@ class Refused:
     reason: str
 
 
+class ExpiryIndex:
+    """The keys of one table by the whole second after which their entry stops mattering,
+    so pruning costs what it removes (a heap of seconds, a list of keys per second), not a
+    walk of every entry. A key whose ``until`` was pushed later is listed twice; pruning
+    looks at the table's current ``until`` before it drops anything."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, list[str]] = {}
+        self.seconds: list[int] = []  # heap of the buckets' seconds
+
+    def add(self, key: str, until: float) -> None:
+        if until == math.inf:
+            return
+        second = math.ceil(until)  # taken out once now >= second >= until
+        bucket = self.buckets.get(second)
+        if bucket is None:
+            bucket = self.buckets[second] = []
+            heapq.heappush(self.seconds, second)
+        bucket.append(key)
+
+    def due(self, now: float) -> Iterator[str]:
+        """Take out the keys of every second up to ``now``."""
+        while self.seconds and self.seconds[0] <= now:
+            yield from self.buckets.pop(heapq.heappop(self.seconds))
+
+
 class LiveState:
     """Revoked ``jti``s, user and client cut-offs, the live policy, changed client scopes.
 
@@ -64,7 +94,13 @@ class LiveState:
         self.confirmed_at = float("-inf")
         self.policy_changed = False  # a "policy" row arrived: the caller reloads the policy
         self.clients_changed: dict[str, float] = {}  # client_id -> until: re-read its scopes
+        #: Bumped by every "client" or "clients" row applied: a client record read from the
+        #: database before a bump may be stale (see :mod:`authserver.live.clients`).
+        self.clients_generation = 0
+        #: Called with the client_id of every "client" or "clients" row applied.
+        self.client_listeners: list = []
         self._narrowed: dict[tuple, frozenset[str]] = {}
+        self._expiry = {name: ExpiryIndex() for name in _TABLES}
 
     # -- applying the log -------------------------------------------------------------
     def apply(self, changes: Iterable[Change], advance: bool = True) -> None:
@@ -77,19 +113,27 @@ class LiveState:
                     self.last_seq = change.seq
 
     def _apply_one(self, change: Change) -> None:
-        until = float("inf") if change.until is None else change.until
+        until = math.inf if change.until is None else change.until
+        key = change.key
         if change.kind == JTI:
-            self.revoked[change.key] = max(until, self.revoked.get(change.key, until))
+            self.revoked[key] = until = max(until, self.revoked.get(key, until))
+            self._expiry["revoked"].add(key, until)
         elif change.kind in (USER, CLIENT):
-            table = self.user_cutoffs if change.kind == USER else self.client_cutoffs
+            name = "user_cutoffs" if change.kind == USER else "client_cutoffs"
+            table = getattr(self, name)
             second = int(change.at)  # iat is whole seconds: refuse iat <= this second
-            old = table.get(change.key)
+            old = table.get(key)
             if old is None or old[0] <= second:
-                table[change.key] = (second, max(until, old[1]) if old else until)
+                table[key] = entry = (second, max(until, old[1]) if old else until)
+                self._expiry[name].add(key, entry[1])
         elif change.kind == POLICY:
             self.policy_changed = True
         elif change.kind == CLIENTS:
-            self.clients_changed[change.key] = max(until, self.clients_changed.get(change.key, 0))
+            self.clients_changed[key] = max(until, self.clients_changed.get(key, 0))
+        if change.kind in (CLIENT, CLIENTS):
+            self.clients_generation += 1
+            for listener in self.client_listeners:
+                listener(key)
 
     def set_policy(self, version: int, policy: ScopePolicy) -> None:
         """Make ``policy`` (version ``version``) the one narrowing decides with."""
@@ -107,6 +151,7 @@ class LiveState:
                 scope = scopes.get(client_id)
                 allowed = None if scope is None else frozenset(scope.split())
                 self.client_scopes[client_id] = (allowed, until)
+                self._expiry["client_scopes"].add(client_id, until)
             self.clients_changed = {}
             self._narrowed = {}
 
@@ -118,14 +163,21 @@ class LiveState:
 
     def prune(self, now: float) -> int:
         """Drop entries whose ``until`` passed (their tokens can no longer be valid);
-        returns how many. Whole dictionaries are swapped, so readers never see a half."""
+        returns how many. Costs what it drops, not the state's size: entries are indexed
+        by expiry. Each leaves by one dictionary delete, so a reader sees it or not."""
+        dropped = 0
         with self.lock:
-            before = self.size()
-            self.revoked = {k: v for k, v in self.revoked.items() if v > now}
-            self.user_cutoffs = {k: v for k, v in self.user_cutoffs.items() if v[1] > now}
-            self.client_cutoffs = {k: v for k, v in self.client_cutoffs.items() if v[1] > now}
-            self.client_scopes = {k: v for k, v in self.client_scopes.items() if v[1] > now}
-            return before - self.size()
+            for name in _TABLES:
+                table = getattr(self, name)
+                for key in self._expiry[name].due(now):
+                    value = table.get(key)
+                    if value is None:
+                        continue  # already dropped (listed twice)
+                    until = value if name == "revoked" else value[1]
+                    if until <= now:
+                        del table[key]
+                        dropped += 1
+        return dropped
 
     def size(self) -> int:
         return (

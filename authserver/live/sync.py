@@ -32,6 +32,10 @@ STARTING = "starting"
 PRUNE_EVERY = 30.0
 #: After a failed PUBLISH, publish nothing for this long (seconds).
 PUBLISH_PAUSE = 5.0
+#: SQLite: look at ``PRAGMA data_version`` at most this often (seconds). Another process's
+#: change reaches this one within it plus a sync (the bound is 1 s); this process's own
+#: changes are applied at their commit, whatever the interval.
+LOCAL_CHECK_EVERY = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class LiveSync:
         self._local: feeds.LocalFeed | None = None
         self._feed: feeds.ThreadFeed | None = None
         self._pruned_at = time.monotonic()
+        self._local_due = float("-inf")  # monotonic time of the next data_version look
         self.feed_error: str | None = None
         self._redis: Any = None  # redis.Redis publisher, made on first use
         self._publish_paused_until = float("-inf")
@@ -72,8 +77,11 @@ class LiveSync:
             self._start()
         state = self.state
         if self._local is not None:
-            if self._local.changed():
-                self.sync(confirm=False)
+            now = time.monotonic()
+            if now >= self._local_due:
+                self._local_due = now + LOCAL_CHECK_EVERY
+                if self._local.changed():
+                    self.sync(confirm=False)
             return state
         if time.monotonic() - state.confirmed_at > self.settings.stale_after:
             telemetry.LIVE_FALLBACK_SYNCS.inc()
@@ -188,6 +196,7 @@ class LiveSync:
         """In a new process (first use, or a fork): own connections, own feed thread."""
         self._pid = os.getpid()
         self._local, self._feed, self._redis = None, None, None
+        self._local_due = float("-inf")
         self.state.confirmed_at = float("-inf")  # nothing inherited is confirmed here
         if self.backend == "sqlite":
             path = self.engine.url.database
