@@ -57,9 +57,7 @@ def login(username: str, password: str, client_id: str | None = None) -> User | 
     if lockout.counted:
         counters.reset(key)
     user = _loaded(account.id, password)
-    audit.record(
-        "login.success", user.username, f"user:{user.username}", commit=False, client_id=client_id
-    )
+    audit.append("login.success", user.username, f"user:{user.username}", client_id=client_id)
     return user
 
 
