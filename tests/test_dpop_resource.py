@@ -5,8 +5,8 @@ replay state (the database, or Redis when AUTHSERVER_TEST_REDIS_URL is set)."""
 
 from __future__ import annotations
 
+import os
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -233,17 +233,28 @@ def test_admin_api_accepts_dpop(client, oauth_client, app):
     assert as_bearer.status_code == 401
 
 
-def test_expired_proofs_are_purged_from_the_database(app):
-    """Rows outlive their proof's window only until the next purge."""
-    past = datetime.now(UTC) - timedelta(seconds=1)
-    db.session.add(DPoPProof(proof_digest="a" * 64, expires_at=past))
-    db.session.commit()
-    cache = dpop_replay.DatabaseReplayCache()  # a new process purges at its first use
+def test_expired_proofs_are_purged_from_the_database(app, monkeypatch):
+    """Rows outlive their proof's window only until the next purge (here: every use)."""
+    monkeypatch.setattr(dpop_replay, "PURGE_SECONDS", 0)
+    cache = dpop_replay.DatabaseReplayCache()
+    assert cache.first_use("a" * 64, time.time() - 1)
     assert cache.first_use("b" * 64, time.time() + 60)
-    db.session.rollback()
-    digests = set(db.session.scalars(db.select(DPoPProof.proof_digest)))
+    engine, _ = cache._prepare()
+    with engine.connect() as connection:
+        digests = set(connection.scalars(db.select(DPoPProof.proof_digest)))
     assert digests == {"b" * 64}
     assert not cache.first_use("b" * 64, time.time() + 60)
+
+
+def test_sqlite_replay_state_is_a_companion_file(app):
+    """On SQLite the proofs go to <database>-dpop: the main file's data_version (the live
+    feed of every worker, SPEC §12) does not move for them."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    engine, _ = dpop_replay.DatabaseReplayCache()._prepare()
+    assert engine.url.database == db.engine.url.database + "-dpop"
+    mode = os.stat(engine.url.database).st_mode & 0o777
+    assert mode == 0o600
 
 
 def test_redis_keys_expire_with_their_proof(settings):

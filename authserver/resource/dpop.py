@@ -177,12 +177,21 @@ def _public_key(header: Mapping[str, Any]):
         raise invalid_proof("the proof's jwk is not a valid key") from None
 
 
-def _signed(value: str, algorithms: Collection[str]) -> tuple[dict, dict, Any]:
-    """The header, claims and key of a well-signed proof of an accepted type and alg."""
-    if not value or len(value) > MAX_PROOF_LENGTH or value.count(".") != 2:
-        raise invalid_proof("the DPoP header is not a JWS in compact form")
+#: Checked proof headers (their base64url segment) -> (alg, key, thumbprint). A client
+#: signs every proof with one key, so its header repeats: the key is imported and its
+#: thumbprint computed once per process, not per request. Bounded: cleared when full.
+_HEADERS: dict[str, tuple[str, Any, str]] = {}
+MAX_HEADERS = 1024
+
+
+def _checked_header(segment: str, algorithms: Collection[str]) -> tuple[str, Any, str]:
+    """The alg, key and RFC 7638 thumbprint of a proof header of an accepted typ and alg
+    that carries a public key (RFC 9449 §4.3 steps 4, 5 and 7)."""
+    known = _HEADERS.get(segment)
+    if known is not None and known[0] in algorithms:
+        return known
     try:
-        header = jws.extract_compact(value.encode("ascii")).headers()
+        header = jws.extract_compact(f"{segment}.e30.".encode("ascii")).headers()
     except (JoseError, ValueError, TypeError, UnicodeError):
         raise invalid_proof("the DPoP header is not a JWS in compact form") from None
     typ = header.get("typ")
@@ -192,11 +201,23 @@ def _signed(value: str, algorithms: Collection[str]) -> tuple[dict, dict, Any]:
     if not isinstance(alg, str) or alg not in algorithms:
         raise invalid_proof("the proof's alg is not an accepted asymmetric algorithm")
     key = _public_key(header)
+    checked = (alg, key, key.thumbprint())
+    if len(_HEADERS) >= MAX_HEADERS:
+        _HEADERS.clear()
+    _HEADERS[segment] = checked
+    return checked
+
+
+def _signed(value: str, algorithms: Collection[str]) -> tuple[dict, str]:
+    """The claims and key thumbprint of a well-signed proof of an accepted type and alg."""
+    if not value or len(value) > MAX_PROOF_LENGTH or value.count(".") != 2:
+        raise invalid_proof("the DPoP header is not a JWS in compact form")
+    alg, key, jkt = _checked_header(value.partition(".")[0], algorithms)
     try:
         token = jwt.decode(value, key, algorithms=[alg])
     except (JoseError, ValueError, TypeError, KeyError):
         raise invalid_proof("the proof's signature does not verify") from None
-    return dict(token.header), dict(token.claims), key
+    return dict(token.claims), jkt
 
 
 def _claims_ok(claims: Mapping[str, Any]) -> bool:
@@ -229,7 +250,7 @@ def verify_proof(
     the thumbprint the proof's key must have (a bound token's ``cnf.jkt``). The
     ``jti`` is remembered last, so only a proof that passed every other check uses it up.
     """
-    _, claims, key = _signed(value, algorithms)
+    claims, proven = _signed(value, algorithms)
     if not _claims_ok(claims):
         raise invalid_proof("the proof needs jti, htm, htu and iat")
     if claims["htm"] != method:
@@ -244,7 +265,6 @@ def verify_proof(
         raise invalid_proof("the proof's ath is not the hash of this access token")
     if nonce_ok is not None and not nonce_ok(claims.get("nonce")):
         raise DPoPError("use_dpop_nonce", "Authorization server requires nonce in DPoP proof", 400)
-    proven = key.thumbprint()
     if jkt is not None and proven != jkt:
         raise DPoPError("invalid_token", "Invalid DPoP key binding")
     until = claims["iat"] + MAX_AGE + CLOCK_LEEWAY

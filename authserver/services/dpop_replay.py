@@ -5,6 +5,12 @@ Redis when AUTHSERVER_REDIS_URL is set (``SET NX`` with the proof's expiry), els
 shared counters (SPEC §11). Either way a proof replayed at another instance or worker is
 refused. Expired rows are purged as new ones arrive; Redis expires its keys by itself.
 
+On SQLite the table lives in a companion file beside the database (``<database>-dpop``,
+owner-only, WAL): every commit to the main file changes its ``PRAGMA data_version``, which
+makes every worker re-read the live log (SPEC §12), so one write per DPoP request there
+would cost every protected request a sync. Every process on the machine shares the
+companion file as it shares the database.
+
 A Redis outage follows AUTHSERVER_REDIS_FAILURE as the lockout counters do: ``fallback``
 remembers proofs in the database meanwhile, ``closed`` refuses DPoP requests (503).
 """
@@ -19,10 +25,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
-from sqlalchemy import Table, delete
+from sqlalchemy import Engine, Table, bindparam, create_engine, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import ReturningInsert
 
+from authserver.database import engine_options, sqlite_files, tune_sqlite
 from authserver.extensions import db
 from authserver.models import DPoPProof
 from authserver.resource.dpop import ReplayCache
@@ -33,21 +41,48 @@ log = logging.getLogger(__name__)
 PURGE_SECONDS = 60
 
 
+def _engine(main: Engine) -> Engine:
+    """PostgreSQL: the app's engine. A SQLite file: its companion (see the module doc)."""
+    database = main.url.database
+    if main.dialect.name != "sqlite" or not sqlite_files(database):
+        return main
+    companion = f"{database}-dpop"
+    engine = create_engine(f"sqlite:///{companion}", **engine_options("sqlite"))
+    tune_sqlite(engine)
+    cast(Table, DPoPProof.__table__).create(engine, checkfirst=True)
+    return engine
+
+
 class DatabaseReplayCache:
     """Proofs in the ``dpop_proofs`` table, on a connection of their own (the request's
     session and its transaction are left alone)."""
 
     def __init__(self) -> None:
         self._next_purge = 0.0
+        self._engine: Engine | None = None  # made at first use, in the worker
+        self._insert: ReturningInsert[Any] | None = None
+
+    def _prepare(self) -> tuple[Engine, ReturningInsert[Any]]:
+        """The engine, and the one INSERT statement (built once: SQLAlchemy then finds
+        its compiled form in its cache without rebuilding the statement per request)."""
+        if self._engine is None or self._insert is None:
+            engine = _engine(db.engine)
+            table = cast(Table, DPoPProof.__table__)  # declared as a FromClause
+            insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+            row = insert(table).values(
+                proof_digest=bindparam("key"), expires_at=bindparam("expires")
+            )
+            self._insert = row.on_conflict_do_nothing().returning(table.c.proof_digest)
+            self._engine = engine
+        return self._engine, self._insert
 
     def first_use(self, key: str, until: float) -> bool:
         table = cast(Table, DPoPProof.__table__)  # declared as a FromClause
         expires = datetime.fromtimestamp(until, UTC)
-        with db.engine.begin() as connection:
-            insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-            row = insert(table).values(proof_digest=key, expires_at=expires)
-            once = row.on_conflict_do_nothing().returning(table.c.proof_digest)
-            added = connection.execute(once).scalar() is not None
+        engine, statement = self._prepare()
+        with engine.begin() as connection:
+            row = connection.execute(statement, {"key": key, "expires": expires}).first()
+            added = row is not None
             if time.monotonic() >= self._next_purge:
                 self._next_purge = time.monotonic() + PURGE_SECONDS
                 now = datetime.now(UTC)
