@@ -12,10 +12,11 @@ import re
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from authserver.console import client as console_client
 from authserver.extensions import db
-from authserver.models import User, UserRole
+from authserver.models import AuditEvent, User, UserRole
 from authserver.services import audit, policy_store, users
 from authserver.services.policy_admin import WriteOptions, put_role
 from tests.support import PASSWORD
@@ -43,6 +44,12 @@ def site(settings, request):
         users.create("alice", PASSWORD, ["admin"])
         users.create("bob", PASSWORD, ["editor"])
     return server
+
+
+def audit_events(subject: str) -> list:
+    return list(
+        db.session.execute(select(AuditEvent).where(AuditEvent.subject == subject)).scalars()
+    )
 
 
 def in_app(site, function, *args, **kwargs):
@@ -448,6 +455,34 @@ def test_a_users_roles_edited_and_the_user_disabled(site, browser):  # noqa: F81
     bob = in_app(site, lambda: (users.find("bob").roles, users.find("bob").disabled))
     assert bob == (["viewer"], True)
     expect(page.locator("#users")).to_contain_text("disabled")
+    console.assert_clean()
+
+
+def test_a_locked_user_unlocked_and_a_users_tokens_revoked(site, browser):  # noqa: F811
+    in_app(site, users.create, "carol", PASSWORD, ["viewer"])
+
+    def login(password: str) -> requests.Response:
+        data = {"grant_type": "password", "username": "carol", "password": password}
+        data["client_id"] = console_client.CLIENT_ID
+        return requests.post(f"{site.url}/oauth/token", data=data, timeout=10)
+
+    assert login(PASSWORD).status_code == 400  # carol holds no admin scope: invalid_scope
+    for _ in range(10):  # AUTHSERVER_LOCKOUT_THRESHOLD's default
+        login("wrong password")
+    console = signed_in(browser, site)
+    page = console.page
+    go(console, "Users")
+    expect(page.locator("#users tbody tr", has_text="carol")).to_contain_text("locked until")
+
+    page.get_by_role("button", name="Manage carol").click()
+    page.get_by_role("button", name="Unlock").click()
+    expect(page.locator("#status")).to_contain_text("carol is unlocked.")
+    expect(page.locator("#user-facts")).to_have_text("Roles: viewer. Status: active.")
+    assert in_app(site, lambda: users.find("carol") is not None)
+    page.get_by_role("button", name="Revoke tokens").click()
+    expect(page.locator("#status")).to_contain_text("of carol ended.")
+    kinds = in_app(site, lambda: [e.kind for e in audit_events("user:carol")])
+    assert "user.unlocked" in kinds and "user.tokens_revoked" in kinds
     console.assert_clean()
 
 
