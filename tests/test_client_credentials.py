@@ -303,3 +303,21 @@ def test_a_password_user_cannot_pose_as_the_client(client, make_user, service) -
     claims = token_claims(body["access_token"])
     assert claims["sub"] == service.client_id and "username" not in claims
     assert claims["roles"] == ["editor"]
+
+
+def test_a_role_the_policy_removes_is_taken_from_its_clients(client, service) -> None:
+    """No user holds ``editor``, so the version is stored; the client loses the role for
+    good (defined again later, it does not come back) and its tokens end."""
+    token = token_for(client, service)
+    source = db.session.get(PolicyVersion, 1).source
+    without_editor = source.replace(
+        "  editor:\n    inherits: [viewer]\n    scopes: [documents:write]\n", ""
+    ).replace("inherits: [editor]", "inherits: [viewer]")
+    assert without_editor != source
+
+    policy_store.save_version(without_editor, actor="test")
+
+    assert clients.get(service.client_id).roles == []
+    assert me(client, token) == 401
+    policy_store.save_version(source, actor="test")
+    assert clients.get(service.client_id).roles == []

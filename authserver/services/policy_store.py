@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from authserver import live, telemetry
 from authserver.config import PROJECT_ROOT
 from authserver.extensions import db
-from authserver.models import PolicyVersion, UserRole
+from authserver.models import Client, PolicyVersion, UserRole
 from authserver.models.base import UTCDateTime, utcnow
+from authserver.models.client import ClientRole
 from authserver.policy import LoadResult, Policy, PolicyDiff, diff_policies, load_policy_yaml
 from authserver.policy.cases import failures, run_tests
 from authserver.services import audit
@@ -117,6 +118,7 @@ def commit_version(
             raise RolesInUse(in_use)
         if in_use:
             _strip_roles(list(in_use))
+        _strip_client_roles(new.policy)
         live.policy_changed(new.base + 1)  # every process narrows by it (SPEC §12)
         subject = f"policy:v{new.base + 1}"
         details = _version_details(new, in_use)
@@ -135,6 +137,23 @@ def _strip_roles(roles: list[str]) -> None:
     for user_id in db.session.execute(holders).scalars():
         live.user_cut_off(user_id)
     db.session.execute(delete(UserRole).where(UserRole.role.in_(roles)))
+
+
+def _strip_client_roles(policy: Policy) -> None:
+    """Take roles ``policy`` no longer defines from the clients holding them (SPEC §16), so
+    a role defined again later does not come back to them; their tokens end now."""
+    held = select(ClientRole.client_id, Client.client_id).join(Client)
+    gone = held.where(ClientRole.role.not_in(list(policy.roles))).distinct()
+    rows = db.session.execute(gone).all()
+    for _, client_id in rows:
+        live.client_cut_off(client_id)
+    if rows:
+        ids = [row_id for row_id, _ in rows]
+        db.session.execute(
+            delete(ClientRole).where(
+                ClientRole.client_id.in_(ids), ClientRole.role.not_in(list(policy.roles))
+            )
+        )
 
 
 def _now_live(version: int, policy: Policy) -> None:
