@@ -14,8 +14,9 @@ from datetime import timedelta
 import jwt as pyjwt
 import pytest
 from joserfc import jwt
-from sqlalchemy import update
+from sqlalchemy import create_engine, text, update
 
+from authserver.database import database_uri
 from authserver.extensions import db
 from authserver.models import RefreshFamily
 from authserver.models.base import utcnow
@@ -332,3 +333,109 @@ def test_introspect_responses_are_no_store(client, oauth_client, make_token, kin
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Pragma"] == "no-cache"
     assert response.mimetype == "application/json"
+
+
+# --- the introspecting client, from the live state (SPEC §12) -----------------------------------
+
+
+def _client_reads(app, run) -> int:
+    """How many statements reading the clients table ``run()`` made."""
+    from sqlalchemy import event
+
+    seen = []
+
+    def before(_conn, _cursor, statement, *_args) -> None:
+        if "FROM clients" in statement:
+            seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    return len(seen)
+
+
+def test_introspection_reads_no_client_row_in_the_steady_state(
+    app, client, resource_server, make_token
+) -> None:
+    token = make_token()["access_token"]
+    assert introspect(client, resource_server, token).get_json()["active"] is True
+
+    def calls() -> None:
+        for _ in range(5):
+            assert introspect(client, resource_server, token).get_json()["active"] is True
+
+    assert _client_reads(app, calls) == 0
+
+
+@pytest.mark.parametrize("change", ["disable", "rotate", "delete"])
+def test_a_client_record_in_process_ends_with_the_client(
+    app, client, resource_server, make_token, change
+) -> None:
+    token = make_token()["access_token"]
+    assert introspect(client, resource_server, token).status_code == 200  # now held in process
+
+    if change == "disable":
+        clients.set_disabled(resource_server.client_id, True)
+    elif change == "rotate":
+        new_secret = clients.rotate_secret(resource_server.client_id)
+    else:
+        clients.delete(resource_server.client_id)
+
+    response = introspect(client, resource_server, token)
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"
+    if change == "rotate":
+        resource_server.secret = new_secret
+        assert introspect(client, resource_server, token).status_code == 200
+
+
+def test_a_wrong_secret_is_refused_when_the_client_is_held_in_process(
+    client, resource_server, make_token
+) -> None:
+    token = make_token()["access_token"]
+    assert introspect(client, resource_server, token).status_code == 200
+    resource_server.secret = resource_server.secret[:-1] + (
+        "A" if resource_server.secret[-1] != "A" else "B"
+    )
+
+    response = introspect(client, resource_server, token)
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"
+
+
+def test_a_client_disabled_by_another_process_is_refused_within_the_bound(
+    app, client, resource_server, make_token
+) -> None:
+    """The change is committed by another engine, as another process would (the row and
+    its log entry, announced on PostgreSQL): this process's record of the client goes
+    within SPEC §12's bound, and the client is refused."""
+    token = make_token()["access_token"]
+    assert introspect(client, resource_server, token).status_code == 200
+    engine = create_engine(database_uri(app.config["DATABASE_URL"], "."))
+    client_id = resource_server.client_id
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE clients SET disabled = :yes WHERE client_id = :id"),
+            {"yes": True, "id": client_id},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO live_changes (kind, key, at, until)"
+                " VALUES ('client', :id, :at, :until)"
+            ),
+            {"id": client_id, "at": utcnow(), "until": utcnow() + timedelta(hours=1)},
+        )
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_notify('authserver_live', '0')"))
+    engine.dispose()
+    db.session.expire_all()  # this test's own session held the client row (not a server's)
+
+    deadline = time.monotonic() + 5  # generous on a loaded machine; the bound is 1 s
+    while introspect(client, resource_server, token).status_code == 200:
+        assert time.monotonic() < deadline, "the disabled client is still accepted"
+        time.sleep(0.05)
+    assert introspect(client, resource_server, token).get_json()["error"] == "invalid_client"

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from authserver import telemetry
 from authserver.live import feeds, log
+from authserver.live.clients import ClientRecords
 from authserver.live.state import Change, LiveState, ScopePolicy
 from authserver.models.base import utcnow
 
@@ -59,6 +60,7 @@ class LiveSync:
     ) -> None:
         self.engine, self.settings, self.load_policy = engine, settings, load_policy
         self.state = LiveState()
+        self.client_records = ClientRecords(self.state)  # introspection's client lookups
         self.backend = engine.dialect.name
         self._sync_lock = threading.Lock()
         self._pid: int | None = None

@@ -15,13 +15,14 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from flask import Flask
 
+from authserver.live import clients as live_clients
 from authserver.oauth2 import dpop
 from authserver.oauth2.client_credentials import ClientCredentialsGrant
 from authserver.oauth2.grants import PasswordGrant, RefreshGrant
 from authserver.oauth2.introspection import IntrospectionEndpoint
 from authserver.oauth2.outcomes import CLIENT_AUTH_FAILED, mark
 from authserver.oauth2.revocation import RevocationEndpoint
-from authserver.services import clients, tokens
+from authserver.services import tokens
 
 #: The one description of a failed client authentication (RFC 6749 §5.2's own words), for an
 #: unknown client, a wrong secret and a confidential client without one alike (SPEC §10).
@@ -89,7 +90,9 @@ def _save_token(app: Flask):
 def build(app: Flask) -> TokenServer:
     """The app's token server with our grants, endpoints and token generator."""
     server = TokenServer()
-    server.init_app(app, query_client=clients.find, save_token=_save_token(app))
+    # live_clients.find is services.clients.find, except inside introspection (in-process
+    # client records, SPEC §12)
+    server.init_app(app, query_client=live_clients.find, save_token=_save_token(app))
     # init_app registered Authlib's default generator: ours must come after it.
     server.register_token_generator("default", dpop.DPoPTokenGenerator(app))
     server.register_grant(PasswordGrant)
