@@ -14,7 +14,7 @@ from authserver.app import create_app
 from authserver.extensions import db
 from authserver.models import DPoPProof
 from authserver.resource.dpop import ALGORITHMS
-from authserver.services import dpop_replay, tokens
+from authserver.services import clients, dpop_replay, tokens, users
 from tests.conftest import PASSWORD, REDIS_URL, basic_auth, close_app
 from tests.support.dpop import TOKEN_URL, hmac_proof, new_key, proof, unsigned_proof
 from tests.support.tokens import token_claims
@@ -35,8 +35,6 @@ def replay_backend(request, settings) -> str:
 
 def bound_token(client, oauth_client, key, username="alice", roles=("viewer",), scope=None):
     """A DPoP-bound access token for ``username`` (created with ``roles``)."""
-    from authserver.services import users
-
     if users.find(username) is None:
         users.create(username, PASSWORD, roles)
     params = {"grant_type": "password", "username": username, "password": PASSWORD}
@@ -269,3 +267,38 @@ def test_redis_keys_expire_with_their_proof(settings):
     assert not cache.first_use(key, time.time() + 70)
     assert 0 < client.ttl(cache.PREFIX + key) <= 71
     client.delete(cache.PREFIX + key)
+
+
+@pytest.mark.parametrize("mode", ["fallback", "closed"])
+def test_redis_down_follows_redis_failure(settings, mode):
+    """A Redis that refuses connections: proofs are remembered in the database
+    (``fallback``: a replay is still refused), or refused with 503 (``closed``)."""
+    settings.update(REDIS_URL="redis://127.0.0.1:1/0", REDIS_FAILURE=mode)
+    app = create_app("testing", settings)
+    try:
+        with app.app_context():
+            client = app.test_client()
+            oauth_client, secret = clients.create("down", ["password"])
+            users.create("alice", PASSWORD, ("viewer",))
+            key = new_key()
+            response = client.post(
+                "/oauth/token",
+                data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+                headers={
+                    **basic_auth(oauth_client.client_id, secret),
+                    "DPoP": proof(key, "POST", TOKEN_URL),
+                },
+            )
+            if mode == "closed":
+                assert response.status_code == 503, response.get_json()
+                assert response.is_json
+                return
+            token = response.get_json()["access_token"]
+            once = proof(key, "GET", f"{BASE}/api/me", token)
+            assert client.get("/api/me", headers=dpop_headers(token, once)).status_code == 200
+            assert_refused(
+                client.get("/api/me", headers=dpop_headers(token, once)), "invalid_dpop_proof"
+            )
+    finally:
+        with app.app_context():
+            close_app(app)
