@@ -226,8 +226,8 @@ def shots(browser, base: str) -> list[str]:
     shoot("users")
 
     page.get_by_role("link", name="Explain").click()
-    page.get_by_label("User").fill("bob")
-    page.get_by_label("Scopes").fill("documents:read documents:delete")
+    page.get_by_label("User").fill("carol")
+    page.get_by_label("Scopes").fill("documents:read documents:write")
     page.get_by_role("button", name="Explain").click()
     page.locator("#explain-verdict").wait_for()
     shoot("explain")

@@ -64,7 +64,8 @@ function signInPage(message) {
     const button = el("button", { type: "submit", text: "Sign in" });
     const form = el(
         "form",
-        { class: "signin", "aria-labelledby": "signin-title" },
+        // method=post: were the handler ever missing, a password must not land in a URL.
+        { class: "signin", method: "post", "aria-labelledby": "signin-title" },
         el("h1", { id: "signin-title", text: "Sign in" }),
         el("p", { text: "Admins sign in with their username and password. The session lives in this tab only." }),
         field("Username", name),

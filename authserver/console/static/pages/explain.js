@@ -18,7 +18,7 @@ const REASONS = {
 
 export async function show(main) {
     const user = el("input", { id: "explain-user", type: "text", required: true, autocomplete: "off" });
-    const scope = el("input", { id: "explain-scope", type: "text", autocomplete: "off" });
+    const scope = el("input", { id: "explain-scope", type: "text", autocomplete: "off", size: 36 });
     const client = el("input", { id: "explain-client", type: "text", autocomplete: "off" });
     const result = el("section", { id: "explain-result", "aria-live": "polite" });
 
