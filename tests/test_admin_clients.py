@@ -325,3 +325,13 @@ def test_the_admin_cannot_cut_off_its_own_client_unknowingly(client, admin, oaut
 
     assert response.status_code == 200
     assert client.get("/admin/clients", headers=admin).status_code == 401
+
+
+def test_disabling_twice_or_enabling_an_enabled_client_records_nothing(client, admin, svc):
+    for _ in range(2):
+        assert client.post("/admin/clients/svc-1/disable", headers=admin).status_code == 200
+    assert client.post("/admin/clients/svc-1/enable", headers=admin).status_code == 200
+    assert client.post("/admin/clients/svc-1/enable", headers=admin).status_code == 200
+
+    kinds = [event.kind for event in audit.search(audit.AuditQuery(subject="client:svc-1"), 10)[0]]
+    assert kinds == ["client.enabled", "client.disabled", "client.created"]

@@ -20,7 +20,7 @@ OPTIONAL_ENDPOINTS = {"revocation": "/oauth/revoke", "introspection": "/oauth/in
 class Metadata(AuthorizationServerMetadata):
     """Authlib's RFC 8414 validator, except that no response type is a valid answer.
 
-    This server has no authorization endpoint (password and refresh grants only), so the
+    This server has no authorization endpoint (no grant it serves needs one), so the
     honest value of ``response_types_supported`` is an empty list.
     """
 

@@ -173,8 +173,10 @@ def delete(client_id: str, actor: str = "cli") -> bool:
 
 def set_disabled(client_id: str, disabled: bool, actor: str = "cli") -> Client:
     """Disable a client (it can no longer authenticate, and its tokens end) or enable it
-    again (its old tokens stay ended). NotFound for an unknown id."""
+    again (its old tokens stay ended). No change, no event. NotFound for an unknown id."""
     client = get(client_id)
+    if client.disabled == disabled:
+        return client
     client.disabled = disabled
     if disabled:
         _end_tokens(client_id, "client_disabled", "client.disabled", actor)
