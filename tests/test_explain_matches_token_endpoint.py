@@ -64,12 +64,16 @@ def setup(case: dict):
     users.create(username, PASSWORD, case["user_roles"])
     if case["user_disabled"]:
         users.set_disabled(username, True)
+    grant_types = case["grant_types"]
+    if case["public"]:  # refused at registration: a public client cannot authenticate
+        grant_types = [g for g in grant_types if g != "client_credentials"]
     client, secret = clients.create(
         f"client {n}",
-        case["grant_types"],
+        grant_types,
         " ".join(case["client_scopes"]) if case["client_scopes"] is not None else None,
         public=case["public"],
         introspect=case["introspect"],
+        roles=case.get("client_roles", ()),
     )
     if case["client_disabled"]:
         clients.set_disabled(client.client_id, True)
@@ -126,3 +130,84 @@ def test_disabled_client_is_explained_as_invalid_client(client, make_user):
     body = policy_admin.explain("bob", "profile", disabled.client_id)
     assert body["outcome"] == "invalid_client"
     assert body["scopes"]["profile"]["reason"] == "client_disabled"
+
+
+client_requests = st.fixed_dictionaries(
+    {
+        "user_roles": st.just([]),
+        "user_disabled": st.just(False),
+        "client_roles": st.lists(st.sampled_from(ROLES), unique=True, max_size=3),
+        "grant_types": st.lists(st.sampled_from(GRANT_TYPES), unique=True),
+        "client_scopes": st.none() | st.lists(st.sampled_from(DECLARED), unique=True),
+        "public": st.booleans(),
+        "introspect": st.booleans(),
+        "client_disabled": st.booleans(),
+        "requested": st.none() | st.lists(st.sampled_from(SCOPE_CHOICES), unique=True),
+    }
+)
+
+
+def client_credentials(test_client, client, secret, requested) -> tuple[str, str | None]:
+    """(outcome, granted scope) as the token endpoint answers a client_credentials grant."""
+    form = {"grant_type": "client_credentials"}
+    if requested is not None:
+        form["scope"] = " ".join(requested)
+    headers = {}
+    if secret is None:
+        form["client_id"] = client.client_id
+    else:
+        headers = basic_auth(client.client_id, secret)
+    response = test_client.post("/oauth/token", data=form, headers=headers)
+    body = response.get_json()
+    if response.status_code == 200:
+        return "granted", body["scope"]
+    return body["error"], None
+
+
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=client_requests)
+def test_explain_of_a_client_alone_equals_its_client_credentials_outcome(client, case):
+    """SPEC §16: ``explain`` with ``client=`` alone is the client's own grant."""
+    _, oauth_client, secret = setup(case)
+    scope = " ".join(case["requested"]) if case["requested"] else None
+
+    explained = policy_admin.explain(None, scope, oauth_client.client_id)
+    outcome, granted = client_credentials(client, oauth_client, secret, case["requested"])
+
+    assert explained["outcome"] == outcome, (explained, outcome)
+    assert explained["granted"] == granted
+    assert explained["client_roles"] == sorted(case["client_roles"])
+
+
+def test_client_alone_through_the_admin_api_and_the_cli(client, make_token, runner):
+    admin = bearer(make_token("root", ("admin",)))
+    robot, _ = clients.create(
+        "robot", ["client_credentials"], "documents:read documents:write", roles=["editor"]
+    )
+    query = {"client": robot.client_id, "scope": "documents:write documents:delete"}
+    body = client.get("/admin/explain", headers=admin, query_string=query).get_json()
+    printed = invoke(
+        runner,
+        "policies",
+        "explain-client",
+        robot.client_id,
+        "documents:write",
+        "documents:delete",
+    ).stdout
+
+    assert body["grant_type"] == "client_credentials" and body["client_roles"] == ["editor"]
+    assert body["granted"] == "documents:write"
+    assert body["scopes"]["documents:write"]["roles"][0]["path"] == ["editor"]
+    assert body["scopes"]["documents:delete"]["reason"] == "no_role_grants"
+    assert f"client {robot.client_id} (roles: editor)" in printed
+    assert "documents:write: granted by editor" in printed
+
+
+def test_explain_without_user_or_client_is_400(client, make_token):
+    admin = bearer(make_token("root", ("admin",)))
+    response = client.get("/admin/explain", headers=admin, query_string={"scope": "profile"})
+    assert response.status_code == 400

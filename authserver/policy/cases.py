@@ -61,19 +61,6 @@ class PolicyTest:
             entry["denies"] = list(self.denies)
         return entry
 
-    def with_marks_of(self, other: PolicyTest) -> PolicyTest:
-        """This test pointing where ``other`` (the same test, as written elsewhere) is."""
-        return PolicyTest(
-            self.name,
-            self.roles,
-            self.client_scopes,
-            self.grants,
-            self.denies,
-            other.mark,
-            other.grant_marks,
-            other.deny_marks,
-        )
-
 
 @dataclass(frozen=True)
 class TestResult:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from authserver.policy.bodies import YAML, BodyError, decode, parse_json, read_role
-from authserver.policy.issues import PolicyIssue, Reporter, format_path
+from authserver.policy.issues import Locate, Path, PolicyIssue, Reporter, format_path
 from authserver.policy.loader import LoadResult, load_policy_data, load_policy_yaml
 from authserver.policy.model import Policy
+from authserver.policy.yamltree import NodeLocator, compose
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,15 @@ def from_body(body: bytes | str, kind: str) -> Revision:
         return _refused(exc.issues)
 
 
-def with_role(base: Policy, name: str, body: bytes | str, kind: str) -> Revision:
+def with_role(
+    base: Policy, name: str, body: bytes | str, kind: str, base_source: str | None = None
+) -> Revision:
     """``base`` with role ``name`` created or replaced by the body (YAML or JSON).
 
     Issues inside a YAML body carry lines and columns counted in the body as sent; paths
     are policy paths (``roles.<name>.scopes[0]``), so an issue elsewhere in the policy
-    (a role this one's change breaks) can be told apart.
+    (a role this one's change breaks) can be told apart. Issues in the tests, which the
+    body does not hold, point into ``base_source`` (the live document an admin reads).
     """
     try:
         role = read_role(name, body, kind)
@@ -63,13 +67,14 @@ def with_role(base: Policy, name: str, body: bytes | str, kind: str) -> Revision
         return _refused(exc.issues)
     document = base.to_document()
     document["roles"][name] = role.data
-    reporter = Reporter(role.locate)
+    reporter = Reporter(_tests_located_in(base_source, role.locate))
     reporter.errors.extend(role.errors)
-    return _marked_as(base, _built(load_policy_data(document, reporter)))
+    return _built(load_policy_data(document, reporter))
 
 
-def without_role(base: Policy, name: str) -> Revision:
-    """``base`` without role ``name`` (which it has); refused while other roles inherit it."""
+def without_role(base: Policy, name: str, base_source: str | None = None) -> Revision:
+    """``base`` without role ``name`` (which it has); refused while other roles inherit it.
+    Issues in the tests (one naming the role) point into ``base_source``."""
     heirs = [
         PolicyIssue(
             None,
@@ -84,21 +89,23 @@ def without_role(base: Policy, name: str) -> Revision:
         return _refused(heirs)
     document = base.to_document()
     del document["roles"][name]
-    return _marked_as(base, _built(load_policy_data(document)))
+    return _built(load_policy_data(document, Reporter(_tests_located_in(base_source, None))))
 
 
-def _marked_as(base: Policy, revision: Revision) -> Revision:
-    """A role edit keeps ``base``'s tests, which then point where ``base`` wrote them (the
-    live document an admin reads), since they are rebuilt from data that has no lines."""
-    policy = revision.policy
-    if policy is None or not base.tests:
-        return revision
-    written = {test.name: test for test in base.tests}
-    tests = tuple(
-        test.with_marks_of(written[test.name]) if test.name in written else test
-        for test in policy.tests
-    )
-    result = revision.result
-    return Revision(
-        revision.source, LoadResult(policy.with_tests(tests), result.errors, result.warnings)
-    )
+def _tests_located_in(source: str | None, others: Locate | None) -> Locate | None:
+    """Paths under ``tests`` located in ``source``; other paths by ``others``.
+
+    A role edit leaves the tests as the base wrote them, so their places in the base's
+    text are their places (a failing test, an unknown role a deletion leaves in one).
+    """
+    root = compose(source)[0] if source else None
+    if root is None:
+        return others
+    in_source = NodeLocator(root)
+
+    def locate(path: Path, key: bool) -> tuple[int | None, int | None]:
+        if path[:1] == ("tests",):
+            return in_source(path, key)
+        return others(path, key) if others is not None else (None, None)
+
+    return locate

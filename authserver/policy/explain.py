@@ -1,4 +1,4 @@
-"""Why a user gets a scope, or why not (SPEC §8 ``/admin/explain``).
+"""Why a user (or a client, for itself) gets a scope, or why not (SPEC §8, §16 ``explain``).
 
 The verdict comes from :func:`decide_password_grant`, the checks the token endpoint makes
 in its order (the client's state and grant types, the user's state, then the granting rule
@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from authserver.policy.granting import ClientFacts, decide_password_grant
+from authserver.policy.granting import (
+    PUBLIC_CLIENT,
+    ClientFacts,
+    Decision,
+    decide_client_credentials,
+    decide_password_grant,
+)
 from authserver.policy.model import Policy, Role
 from authserver.policy.scopes import wildcard_prefix
 
@@ -22,6 +28,7 @@ CLIENT_NOT_ALLOWED = "client_not_allowed"
 USER_DISABLED = "user_disabled"
 CLIENT_DISABLED = "client_disabled"
 CLIENT_GRANT_TYPE = "client_grant_type"
+CLIENT_PUBLIC = "client_public"
 #: The scope alone would be granted, but another requested scope makes the whole request
 #: ``invalid_scope`` (an undeclared or malformed one), so the token endpoint grants nothing.
 REQUEST_INVALID = "request_invalid"
@@ -102,8 +109,35 @@ def explain_grant(
     wanted = tuple(dict.fromkeys(requested or ()))
     roles = tuple(dict.fromkeys(user_roles))
     decision = decide_password_grant(policy, wanted or None, roles, user_disabled, client)
-    refused = REQUEST_REASONS.get(decision.error or "")
     allowed = client.scopes if client is not None else None
+    return _explained(policy, wanted, roles, decision, allowed)
+
+
+def explain_client_grant(
+    policy: Policy,
+    requested: Iterable[str] | None,
+    client_roles: Iterable[str],
+    client: ClientFacts,
+) -> Explanation:
+    """Explain a client_credentials request (SPEC §16): the client's own roles, through
+    :func:`decide_client_credentials`, the token endpoint's checks in its order."""
+    wanted = tuple(dict.fromkeys(requested or ()))
+    roles = tuple(dict.fromkeys(client_roles))
+    decision = decide_client_credentials(policy, wanted or None, roles, client)
+    return _explained(policy, wanted, roles, decision, client.scopes)
+
+
+def _explained(
+    policy: Policy,
+    wanted: tuple[str, ...],
+    roles: tuple[str, ...],
+    decision: Decision,
+    allowed: frozenset[str] | None,
+) -> Explanation:
+    """The verdict of ``decision`` for each scope, with the roles and chains behind it."""
+    refused = REQUEST_REASONS.get(decision.error or "")
+    if decision.description == PUBLIC_CLIENT:
+        refused = CLIENT_PUBLIC
     given = frozenset(decision.granted or ())
     verdicts = []
     for scope in wanted or tuple(policy.scopes):

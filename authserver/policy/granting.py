@@ -1,4 +1,4 @@
-"""Which scopes a token gets (SPEC §7 "Granting", §6 refresh ceiling).
+"""Which scopes a token gets (SPEC §7 "Granting", §6 refresh ceiling, §16 client roles).
 
 granted = requested ∩ the user's scopes (roles, with inheritance) ∩ the client's allowed
 scopes [∩ the refresh family's ceiling]. Unknown scopes and attempts to widen a refresh
@@ -16,6 +16,7 @@ from authserver.policy.model import Policy
 from authserver.policy.scopes import SCOPE_TOKEN, InvalidScope
 
 PASSWORD_GRANT = "password"
+CLIENT_CREDENTIALS_GRANT = "client_credentials"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ClientFacts:
     grant_types: frozenset[str]
     scopes: frozenset[str] | None
     disabled: bool = False
+    #: a public client has no secret: it cannot authenticate for client_credentials
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,13 @@ class Decision:
 DISABLED_CLIENT = "the client is disabled: it cannot authenticate (invalid_client)"
 NO_PASSWORD_GRANT = "the client may not use the password grant (unauthorized_client)"
 DISABLED_USER = "the user is disabled: the token endpoint refuses the login (invalid_grant)"
+PUBLIC_CLIENT = (
+    "a public client has no credentials to authenticate with for client_credentials "
+    "(invalid_client, RFC 6749 section 4.4)"
+)
+NO_CLIENT_CREDENTIALS_GRANT = (
+    "the client may not use the client_credentials grant (unauthorized_client)"
+)
 
 
 def decide_password_grant(
@@ -62,6 +72,27 @@ def decide_password_grant(
     allowed = client.scopes if client is not None else None
     try:
         return Decision(tuple(grant_scopes(policy, requested, user_roles, allowed)))
+    except InvalidScope as exc:
+        return Decision(None, "invalid_scope", exc.description)
+
+
+def decide_client_credentials(
+    policy: Policy,
+    requested: Iterable[str] | None,
+    client_roles: Iterable[str],
+    client: ClientFacts,
+) -> Decision:
+    """What a client_credentials request (SPEC §16) by ``client`` gets, in the order the
+    token endpoint checks: the client authenticates (not public, not disabled), may use
+    the grant, then :func:`grant_scopes` with the client's own roles and allowed scopes."""
+    if client.public or client.disabled:
+        return Decision(
+            None, "invalid_client", PUBLIC_CLIENT if client.public else DISABLED_CLIENT
+        )
+    if CLIENT_CREDENTIALS_GRANT not in client.grant_types:
+        return Decision(None, "unauthorized_client", NO_CLIENT_CREDENTIALS_GRANT)
+    try:
+        return Decision(tuple(grant_scopes(policy, requested, client_roles, client.scopes)))
     except InvalidScope as exc:
         return Decision(None, "invalid_scope", exc.description)
 

@@ -57,10 +57,6 @@ class Policy:
         """The document's ``tests:`` (SPEC §14), in document order."""
         return self._tests
 
-    def with_tests(self, tests: tuple[PolicyTest, ...]) -> Policy:
-        """The same policy with ``tests`` (equal tests pointing elsewhere, say)."""
-        return Policy(self._scopes, self._roles, self._direct, self._effective, tests)
-
     @property
     def scopes(self) -> Mapping[str, str]:
         """Declared scope -> description, in document order."""

@@ -28,6 +28,7 @@ from authserver.policy import (
 from authserver.policy.bodies import JSON, YAML
 from authserver.policy.cases import failures, run_tests
 from authserver.policy.edits import Revision
+from authserver.policy.explain import explain_client_grant
 from authserver.policy.granting import ClientFacts
 from authserver.policy.scopes import InvalidScope
 from authserver.services import clients, policy_store, users
@@ -112,7 +113,8 @@ def put_role(name: str, body: bytes | str, kind: str, options: WriteOptions) -> 
 
     def edit(base: Policy) -> tuple[Revision, str]:
         done = "changed" if name in base.roles else "created"
-        return edits.with_role(base, name, body, kind), f"role {name} {done}"
+        revision = edits.with_role(base, name, body, kind, policy_store.live_source())
+        return revision, f"role {name} {done}"
 
     saved = _write(options, edit)
     return saved, name in saved.diff.roles_added
@@ -126,7 +128,7 @@ def delete_role(name: str, options: WriteOptions) -> Saved:
             raise NotFound(f"no role named {name!r}")
 
     def edit(base: Policy) -> tuple[Revision, str]:
-        return edits.without_role(base, name), f"role {name} deleted"
+        return edits.without_role(base, name, policy_store.live_source()), f"role {name} deleted"
 
     return _write(options, edit, exists)
 
@@ -178,13 +180,16 @@ def diff_versions(old: int, new: int) -> PolicyDiff:
     return diff_policies(policy_store.policy_at(old), policy_store.policy_at(new))
 
 
-def explain(username: str, scope: str | None, client_id: str | None = None) -> dict:
+def explain(username: str | None, scope: str | None, client_id: str | None = None) -> dict:
     """Which roles give ``username`` each scope of ``scope``, or why not (SPEC §8); with
     ``client_id``, through that client as the token endpoint would (its grant types, its
-    allowed scopes, whether it is disabled)."""
-    user = users.find(username)
-    if user is None:
-        raise NotFound(f"no user named {username!r}")
+    allowed scopes, whether it is disabled). ``client_id`` alone: the client's own grant
+    (client_credentials, SPEC §16), from the client's roles."""
+    user = None
+    if username is not None:
+        user = users.find(username)
+        if user is None:
+            raise NotFound(f"no user named {username!r}")
     client = None
     if client_id is not None:
         client = clients.find_any(client_id)  # a disabled one too: explained as such
@@ -195,16 +200,26 @@ def explain(username: str, scope: str | None, client_id: str | None = None) -> d
     except InvalidScope as exc:
         raise ServiceError(exc.description) from None
     _, policy = policy_store.live_policy()
-    facts = None
-    if client is not None:
-        scopes = client.scope_list
-        facts = ClientFacts(
-            frozenset(client.grant_type_list),
-            frozenset(scopes) if scopes is not None else None,
-            disabled=client.disabled,
-        )
+    facts = _client_facts(client) if client is not None else None
+    if user is None:
+        if client is None or facts is None:
+            raise BadRequest("name a user, a client, or both")
+        explained = explain_client_grant(policy, requested, client.roles, facts)
+        head: dict[str, object] = {"client": client.client_id, "client_roles": client.roles}
+        return {**head, "grant_type": "client_credentials", **explained.to_dict()}
     explanation = explain_grant(policy, requested, user.roles, facts, user_disabled=user.disabled)
-    head: dict[str, object] = {"user": user.username, "user_roles": user.roles}
+    head = {"user": user.username, "user_roles": user.roles}
     if client is not None:
         head["client"] = client.client_id
     return {**head, **explanation.to_dict()}
+
+
+def _client_facts(client) -> ClientFacts:
+    """What the token endpoint checks of ``client`` (a models.Client)."""
+    scopes = client.scope_list
+    return ClientFacts(
+        frozenset(client.grant_type_list),
+        frozenset(scopes) if scopes is not None else None,
+        disabled=client.disabled,
+        public=client.is_public,
+    )

@@ -111,11 +111,13 @@ def diff() -> Response:
 @bp.get("/explain")
 @require_scopes("users:read", "policies:read")
 def explain() -> Response:
-    user = request.args.get("user")
-    if not user:
-        raise params.invalid_param("user", "required")
-    body = policy_admin.explain(user, request.args.get("scope"), request.args.get("client"))
-    return jsonify(body)
+    """Which roles give a user a scope, or why not; ``client`` alone: the client's own
+    grant (client_credentials, SPEC §16)."""
+    user = request.args.get("user") or None
+    client = request.args.get("client") or None
+    if user is None and client is None:
+        raise params.invalid_param("user", "required (or client, for a client's own grant)")
+    return jsonify(policy_admin.explain(user, request.args.get("scope"), client))
 
 
 # -- helpers ---------------------------------------------------------------------------
