@@ -43,6 +43,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_policy.py
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_dpop.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
