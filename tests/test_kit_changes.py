@@ -138,3 +138,10 @@ def _payload(token: str) -> str:
 
     part = token.split(".")[1]
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
+
+
+def test_the_metadata_names_the_feed(app, client) -> None:
+    """The kit finds the feed where the RFC 8414 metadata says (an extension member)."""
+    document = client.get("/.well-known/oauth-authorization-server").get_json()
+
+    assert document["changes_endpoint"] == app.config["ISSUER"] + "/oauth/changes"

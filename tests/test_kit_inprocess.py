@@ -17,6 +17,7 @@ from flask import Flask, jsonify
 from sqlalchemy import select
 
 from authserver import live
+from authserver.api import changes
 from authserver.extensions import db
 from authserver.resource import ResourceServer, current_token, require_scopes
 from authserver.resource.dpop import ALGORITHMS
@@ -65,7 +66,9 @@ def make_kit(server) -> Iterator[Callable[..., tuple[Flask, ResourceServer]]]:
 
     yield make
     for kit in made:
-        kit.close()
+        kit.close()  # its held request ends at the server's next newline
+    follow = changes.watcher(server.app)
+    until(follow.idle, "the server still holds a feed request")
 
 
 def token(server, **extra) -> dict:

@@ -72,31 +72,43 @@ POLL_AFTER = 0.25
 
 
 class Watcher:
-    """One thread per process (started on first use, again after a fork): follows the live
-    state's ``last_seq`` (fresh within SPEC §12's bound, the feed's or a database sync)
-    and wakes the held answers when it moves."""
+    """A thread per process that runs while answers are held (started by the first, again
+    after a fork; it ends when the last one does): it looks at the live state every
+    :data:`TICK` (fresh within SPEC §12's bound: the feed's word or a database sync) and
+    wakes the held answers when its ``last_seq`` moves. Nothing runs while nobody waits,
+    so an app being closed is not woken up again."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.condition = threading.Condition()
         self.seq = -1
         self.fresh_at = float("-inf")  # monotonic time of the last fresh look
-        self._pid: int | None = None
+        self.waiters = 0
+        self._pid: int | None = None  # the process whose thread runs, None: none runs
 
-    def ensure_running(self) -> None:
-        if self._pid != os.getpid():
-            with self.condition:
-                if self._pid != os.getpid():
-                    self._pid = os.getpid()
-                    self.fresh_at = float("-inf")
-                    thread = threading.Thread(target=self._run, name="changes-watcher")
-                    thread.daemon = True
-                    thread.start()
+    def enter(self) -> None:
+        """A held answer begins: make sure the thread runs in this process."""
+        with self.condition:
+            self.waiters += 1
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                thread = threading.Thread(target=self._run, name="changes-watcher")
+                thread.daemon = True
+                thread.start()
+
+    def leave(self) -> None:
+        with self.condition:
+            self.waiters -= 1
 
     def _run(self) -> None:
         sync = live.live_sync(self.app)
         pid = os.getpid()
-        while self._pid == pid:
+        while True:
+            with self.condition:
+                if self.waiters <= 0 or self._pid != pid:
+                    if self._pid == pid:
+                        self._pid = None
+                    return
             try:
                 seq = sync.current().last_seq
             except Exception as exc:  # noqa: BLE001 - database down: no fresh look, no heartbeat
@@ -119,18 +131,23 @@ class Watcher:
         """Whether the last look at the live state (fresh within the bound) is recent."""
         return time.monotonic() - self.fresh_at <= FRESH
 
+    def idle(self) -> bool:
+        """No answer held and no thread running (what a test waits for before it closes
+        the app)."""
+        with self.condition:
+            return self.waiters <= 0 and self._pid is None
+
 
 _WATCHERS = "authserver.changes"
 _CREATING = threading.Lock()
 
 
 def watcher(app: Flask) -> Watcher:
-    """The app's Watcher, running in this process."""
+    """The app's Watcher."""
     found = app.extensions.get(_WATCHERS)
     if found is None:
         with _CREATING:
             found = app.extensions.setdefault(_WATCHERS, Watcher(app))
-    found.ensure_running()
     return found
 
 
@@ -257,12 +274,16 @@ def changes() -> Response:
 def _held(follow: Watcher, since: int, wait: float) -> Iterator[str]:
     """Newlines while nothing changes and this process's state is fresh; then the answer."""
     deadline = time.monotonic() + wait
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0 or follow.wait(since, min(HEARTBEAT, left)):
-            break
-        if follow.fresh():
-            yield "\n"
+    follow.enter()
+    try:  # a follower that hangs up ends this at the next newline (GeneratorExit)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or follow.wait(since, min(HEARTBEAT, left)):
+                break
+            if follow.fresh():
+                yield "\n"
+    finally:
+        follow.leave()
     db.session.remove()  # a fresh transaction: the rows committed while we waited
     yield json.dumps(answer(since), separators=(",", ":")) + "\n"
 

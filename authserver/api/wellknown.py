@@ -58,6 +58,8 @@ def authorization_server() -> Response:
     keys = state().keys
     keys.reload_if_changed()
     document = metadata(issuer, list(policy.scopes), keys.algorithms, served)
+    if "changes.changes" in current_app.view_functions:  # the live change feed (SPEC §18)
+        document["changes_endpoint"] = f"{issuer}/oauth/changes"
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=60"
     return response
