@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_policy.py
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_dpop.py
+	$(BIN)/python bench/bench_kit.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
