@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import cast
 
 import redis
-from sqlalchemy import Table, case, delete, select
+from sqlalchemy import Table, bindparam, case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -53,6 +53,10 @@ class LockoutRules:
         return min(self.base_seconds * 2 ** min(failures - self.threshold, 30), self.max_seconds)
 
 
+_FAILURES = cast(Table, LoginFailure.__table__)  # declared as a FromClause
+_LOOKUP = select(_FAILURES.c.locked_until).where(_FAILURES.c.account_digest == bindparam("key"))
+
+
 class DatabaseCounters:
     """Counters in the ``login_failures`` table: one atomic upsert per failure."""
 
@@ -64,10 +68,7 @@ class DatabaseCounters:
 
     def lookup(self, key: str) -> Lockout:
         """One indexed read: a login needs both answers, and most accounts have no row."""
-        table = cast(Table, LoginFailure.__table__)  # declared as a FromClause
-        row = db.session.execute(
-            select(table.c.locked_until).where(table.c.account_digest == key)
-        ).first()
+        row = db.session.execute(_LOOKUP, {"key": key}).first()
         if row is None:
             return NOT_COUNTED
         return Lockout(True, row[0].timestamp() if row[0] is not None else 0.0)

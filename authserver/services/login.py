@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 
 from authserver import telemetry
 from authserver.extensions import db
@@ -68,13 +68,17 @@ def commit_alone() -> None:
     db.session.commit()
 
 
+_ACCOUNT = select(User.id, User.username, User.password_hash, User.disabled).where(
+    User.username == bindparam("username")
+)  # built once: every login runs it
+
+
 def _account(username: str) -> Account | None:
     """The columns a login needs, matched as :func:`users.find` matches a name; None,
     without a query, for a name no user can have."""
     if not users.USERNAME.fullmatch(username):
         return None
-    columns = select(User.id, User.username, User.password_hash, User.disabled)
-    return db.session.execute(columns.where(User.username == username)).first()
+    return db.session.execute(_ACCOUNT, {"username": username}).first()
 
 
 def _password_matches(account: Account | None, password: str) -> bool:

@@ -33,32 +33,14 @@ from authserver.services.tokens.revocation import revoke_family
 MAX_VALUE_LENGTH = 512
 
 
-def find(value: str) -> RefreshToken | None:
-    """The stored token for a presented value, whatever its state."""
-    if len(value) > MAX_VALUE_LENGTH:
-        return None
-    return db.session.execute(
-        select(RefreshToken).where(RefreshToken.token_digest == digest(value))
-    ).scalar_one_or_none()
-
-
-def is_usable(token: RefreshToken) -> bool:
-    """Its family is neither revoked nor expired (the token itself may have been used)."""
-    family = token.family
-    return family.revoked_at is None and family.expires_at > utcnow()
-
-
-def is_active(token: RefreshToken) -> bool:
-    """Usable and not yet used: what introspection calls active (RFC 7662 §2.2)."""
-    return token.used_at is None and is_usable(token)
-
-
-# Statements built once (the token endpoint runs them on every grant), as Core statements:
-# the ORM's unit of work cost more than the inserts themselves.
+# Statements built once (the token endpoint runs them on every grant; building one cost
+# about what running it does); the writes are Core statements: the ORM's unit of work cost
+# more than the inserts themselves.
 _FAMILIES = cast(Table, RefreshFamily.__table__)  # declared as a FromClause
 _TOKENS = cast(Table, RefreshToken.__table__)
 _INSERT_FAMILY = insert(_FAMILIES)
 _INSERT_TOKEN = insert(_TOKENS)
+_FIND = select(RefreshToken).where(RefreshToken.token_digest == bindparam("digest"))
 _CLAIM = (
     update(_TOKENS)
     .where(
@@ -72,6 +54,24 @@ _CLAIM = (
     )
     .values(used_at=bindparam("claimed_at"))
 )
+
+
+def find(value: str) -> RefreshToken | None:
+    """The stored token for a presented value, whatever its state."""
+    if len(value) > MAX_VALUE_LENGTH:
+        return None
+    return db.session.execute(_FIND, {"digest": digest(value)}).scalar_one_or_none()
+
+
+def is_usable(token: RefreshToken) -> bool:
+    """Its family is neither revoked nor expired (the token itself may have been used)."""
+    family = token.family
+    return family.revoked_at is None and family.expires_at > utcnow()
+
+
+def is_active(token: RefreshToken) -> bool:
+    """Usable and not yet used: what introspection calls active (RFC 7662 §2.2)."""
+    return token.used_at is None and is_usable(token)
 
 
 def start_family(
