@@ -279,3 +279,37 @@ def test_nonce_is_valid_at_another_app_on_the_same_keys(nonce_app, settings):
     finally:
         with other.app_context():
             close_app(other)
+
+
+def _key(kind: str):
+    from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+    if kind == "RSA":
+        return RSAKey.generate_key(2048)
+    if kind == "OKP":
+        return OKPKey.generate_key("Ed25519")
+    return ECKey.generate_key(kind)
+
+
+@pytest.mark.parametrize(
+    "kind, alg",
+    [("P-256", "ES256"), ("P-384", "ES384"), ("RSA", "RS256"), ("RSA", "PS256"),
+     ("RSA", "RS512"), ("OKP", "Ed25519")],
+)  # fmt: skip
+def test_each_advertised_algorithm_binds_a_token(client, oauth_client, alice, kind, alg):
+    key = _key(kind)
+    params = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+    auth = basic_auth(oauth_client.client_id, oauth_client.secret)
+    response = post_token(client, params, proof(key, "POST", TOKEN_URL, alg=alg), auth)
+    assert response.status_code == 200, response.get_json()
+    assert token_claims(response.get_json()["access_token"])["cnf"]["jkt"] == key.thumbprint()
+
+
+def test_key_that_does_not_fit_its_alg_is_refused(client, oauth_client, alice):
+    """An EC key with alg RS256: joserfc refuses to verify with the wrong key type."""
+    key, rsa = new_key(), _key("RSA")
+    params = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+    auth = basic_auth(oauth_client.client_id, oauth_client.secret)
+    forged = proof(rsa, "POST", TOKEN_URL, alg="RS256", header={"jwk": key.as_dict()})
+    response = post_token(client, params, forged, auth)
+    assert response.get_json()["error"] == "invalid_dpop_proof"

@@ -27,9 +27,11 @@ from flask import Flask, Request
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
+from joserfc.jws import JWSRegistry
 
 #: The JWS algorithms a proof may use (``dpop_signing_alg_values_supported``): asymmetric
-#: signatures joserfc verifies. No ``none``, no HMAC: a shared secret proves nothing.
+#: signatures joserfc verifies. No ``none``, no HMAC: a shared secret proves nothing. Ed25519
+#: by its RFC 9864 name only: joserfc warns on every use of the deprecated ``EdDSA``.
 ALGORITHMS = (
     "ES256",
     "ES384",
@@ -40,7 +42,6 @@ ALGORITHMS = (
     "PS256",
     "PS384",
     "PS512",
-    "EdDSA",
     "Ed25519",
 )
 PROOF_TYPE = "dpop+jwt"
@@ -177,6 +178,11 @@ def _public_key(header: Mapping[str, Any]):
         raise invalid_proof("the proof's jwk is not a valid key") from None
 
 
+#: joserfc's registry, with room for the header of a proof: its jwk, an RSA key of up to
+#: 4096 bits, is longer than joserfc's default 512-byte header limit.
+_REGISTRY = JWSRegistry(algorithms=ALGORITHMS)
+_REGISTRY.max_header_length = 2048
+
 #: Checked proof headers (their base64url segment) -> (alg, key, thumbprint). A client
 #: signs every proof with one key, so its header repeats: the key is imported and its
 #: thumbprint computed once per process, not per request. Bounded: cleared when full.
@@ -191,7 +197,8 @@ def _checked_header(segment: str, algorithms: Collection[str]) -> tuple[str, Any
     if known is not None and known[0] in algorithms:
         return known
     try:
-        header = jws.extract_compact(f"{segment}.e30.".encode("ascii")).headers()
+        compact = f"{segment}.e30.".encode("ascii")
+        header = jws.extract_compact(compact, registry=_REGISTRY).headers()
     except (JoseError, ValueError, TypeError, UnicodeError):
         raise invalid_proof("the DPoP header is not a JWS in compact form") from None
     typ = header.get("typ")
@@ -214,7 +221,7 @@ def _signed(value: str, algorithms: Collection[str]) -> tuple[dict, str]:
         raise invalid_proof("the DPoP header is not a JWS in compact form")
     alg, key, jkt = _checked_header(value.partition(".")[0], algorithms)
     try:
-        token = jwt.decode(value, key, algorithms=[alg])
+        token = jwt.decode(value, key, algorithms=[alg], registry=_REGISTRY)
     except (JoseError, ValueError, TypeError, KeyError):
         raise invalid_proof("the proof's signature does not verify") from None
     return dict(token.claims), jkt
