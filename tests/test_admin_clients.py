@@ -335,3 +335,19 @@ def test_disabling_twice_or_enabling_an_enabled_client_records_nothing(client, a
 
     kinds = [event.kind for event in audit.search(audit.AuditQuery(subject="client:svc-1"), 10)[0]]
     assert kinds == ["client.enabled", "client.disabled", "client.created"]
+
+
+def test_the_openapi_description_lists_each_route_with_its_scope(client) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+
+    for method, path in ALL_ROUTES:
+        templated = path.replace("svc-1", "{client_id}")
+        scope = "clients:read" if method == "get" else "clients:write"
+        assert paths[templated][method]["security"] == [{"oauth2": [scope]}], templated
+
+
+def test_a_path_no_client_id_can_match_is_a_json_404(client, admin) -> None:
+    response = client.get("/admin/clients/a/b", headers=admin)
+
+    assert response.status_code == 404
+    assert response.is_json
