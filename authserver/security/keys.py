@@ -37,6 +37,15 @@ _RETRY_SECONDS = 5
 #: path -> the last (jwks, stat) this process loaded from it; inherited by forked workers.
 _LAST_GOOD: dict[str, tuple[list[Any], StatKey]] = {}
 _LAST_GOOD_LOCK = threading.Lock()
+#: Key-file writes this process made (rotate, remove): a reader that looks at the file only
+#: now and then (:class:`~authserver.security.access_tokens.TokenVerifier`) looks at once
+#: after one.
+_WRITES = [0]
+
+
+def writes() -> int:
+    """How many key-file writes this process has made."""
+    return _WRITES[0]
 
 
 def _remember(path: Path, jwks: list[Any], stat: StatKey) -> None:
@@ -143,6 +152,7 @@ class SigningKeys:
             now = int(time.time())
             jwks = key_schedule.rotated(jwks, alg, now, retain_seconds, publish_seconds)
             stat = keyfile.publish(path, jwks, replace=True)
+            _WRITES[0] += 1
         return cls(path, jwks, stat, retain_seconds)
 
     @classmethod
@@ -154,6 +164,7 @@ class SigningKeys:
             jwks = _checked(path, keyfile.read(path))
             jwks = key_schedule.removed(jwks, kid, int(time.time()), retain_seconds)
             stat = keyfile.publish(path, jwks, replace=True)
+            _WRITES[0] += 1
         return cls(path, jwks, stat, retain_seconds)
 
     @staticmethod
