@@ -230,27 +230,32 @@ def test_a_policy_mistake_is_shown_at_its_line_then_fixed_previewed_and_saved(si
     console.assert_clean()
 
 
+def with_policy_test(text: str, entry: str) -> str:
+    """``text`` with one more entry in its ``tests:`` list (made when it has none)."""
+    if re.search(r"^tests:", text, re.MULTILINE):
+        return re.sub(r"^(tests:.*\n)", lambda m: m.group(1) + entry, text, count=1, flags=re.M)
+    return text.rstrip("\n") + "\ntests:\n" + entry
+
+
 def test_policy_tests_results_are_shown_before_saving(site, browser):  # noqa: F811
     console = signed_in(browser, site)
     page = console.page
     editor = page.get_by_label("Policy (YAML)")
     checked_valid(page)
-    tests = (
-        "tests:\n"
-        "  - name: viewers never write\n"
-        "    roles: [viewer]\n"
-        "    denies: [documents:write]\n"
-    )
+    entry = "  - name: viewers never write\n    roles: [viewer]\n    denies: [documents:write]\n"
 
-    editor.fill(editor.input_value().rstrip("\n") + "\n" + tests)
+    editor.fill(with_policy_test(editor.input_value(), entry))
     expect(page.locator("#tests")).to_contain_text("✓ passed: viewers never write")
     text = editor.input_value()
-    editor.fill(
-        text.replace("[profile, documents:read]", "[profile, documents:read, documents:write]")
-    )
+    viewer = "[profile, documents:read]"  # the role's line, before the tests
+    editor.fill(text.replace(viewer, "[profile, documents:read, documents:write]", 1))
 
-    failed = page.locator("#tests li.failed")
+    failed = page.locator("#tests li.failed", has_text="viewers never write")
     expect(failed).to_contain_text("✗ failed: viewers never write")
+    error = page.locator("#problems li.error", has_text="viewers never write")
+    line = editor_line(text, "viewers never write") + 2  # its denies: line
+    expect(error.first).to_contain_text(f"Line {line}")
+    expect(page.locator(".gutter li").nth(line - 1)).to_have_class("error")
     expect(page.locator("#check-status")).to_contain_text("cannot be saved")
     expect(page.get_by_role("button", name=re.compile(r"^Save"))).to_be_disabled()
     console.assert_clean()

@@ -44,7 +44,8 @@ VIEWPORT = {"width": 1280, "height": 860}
 EXTRA_ROLE = """  auditor:                  # reads the audit trail, nothing else
     description: Reads the audit trail
     scopes: [audit:read]
-tests:
+"""
+EXTRA_TESTS = """tests:
   - name: viewers never write
     roles: [viewer]
     grants: [profile, documents:read]
@@ -119,7 +120,12 @@ def history(base: str) -> None:
     live = requests.get(
         f"{base}/admin/policy", headers={**headers, "Accept": "application/yaml"}, timeout=10
     )
-    text = live.text + EXTRA_ROLE
+    text = live.text
+    if "\ntests:" in text:  # the role goes before the policy's own tests
+        head, _, tail = text.partition("\ntests:")
+        text = head.rstrip("\n") + "\n" + EXTRA_ROLE + "tests:" + tail
+    else:
+        text = text.rstrip("\n") + "\n" + EXTRA_ROLE + EXTRA_TESTS
     put = requests.put(
         f"{base}/admin/policy",
         params={"comment": "add an auditor role"},

@@ -93,7 +93,7 @@ export async function show(main) {
         );
     }
 
-    function showIssues(errors = [], warnings = [], failures = []) {
+    function showIssues(errors = [], warnings = []) {
         const marks = new Map();
         const mark = (kind, issue) => {
             if (!issue.line) return;
@@ -103,13 +103,11 @@ export async function show(main) {
             marks.set(issue.line, entry);
         };
         warnings.forEach((w) => mark("warning", w));
-        failures.forEach((f) => mark("error", f));
         errors.forEach((e) => mark("error", e));
         drawGutter(marks);
         fill(
             problems,
             errors.map((e) => issueItem("error", e)),
-            failures.map((f) => issueItem("test", f)),
             warnings.map((w) => issueItem("warning", w)),
         );
     }
@@ -189,27 +187,29 @@ export async function show(main) {
         }
         const r = answer.data;
         state.result = r;
-        const failed = (Array.isArray(r.tests) ? r.tests : []).filter((t) => !t.passed);
-        const failures = failed.flatMap((t) => (t.failures || []).map((f) => ({ ...f, message: `test '${t.name}': ${f.message}` })));
-        showIssues(r.errors || [], r.warnings || [], failures);
+        // A failing policy test is one of ``errors`` (a save would be refused for it), at
+        // the line of the scope that fails.
+        showIssues(r.errors || [], r.warnings || []);
         const unchanged = text.value === state.baseText;
         if (!r.valid) {
-            const n = (r.errors || []).length + failures.length;
+            const n = (r.errors || []).length;
             checkStatus.textContent = `${n} problem${n === 1 ? "" : "s"}: the policy cannot be saved as it is.`;
             checkStatus.setAttribute("class", "check bad");
         } else {
             checkStatus.textContent = unchanged ? "Valid. No change from the live version." : "Valid. Review the changes and impact below.";
             checkStatus.setAttribute("class", "check good");
         }
-        if (!r.valid && !r.diff) {
+        if (!r.diff) {
+            // The document does not load: nothing to compare, count or test yet.
             const later = "Fix the problems above to see what this edit changes.";
             fill(changes, el("h2", { id: "h-changes", text: "Changes from the live version" }), el("p", { class: "note", text: later }));
             fill(impact, el("h2", { id: "h-impact", text: "Impact" }), el("p", { class: "note", text: later }));
+            fill(tests, el("h2", { id: "h-tests", text: "Policy tests" }), el("p", { class: "note", text: "The tests run once the policy loads." }));
         } else {
             fill(changes, el("h2", { id: "h-changes", text: "Changes from the live version" }), structuredDiff(r.diff));
             showImpact(r.impact);
+            showTests(r.tests);
         }
-        showTests(r.tests);
         saveButton.disabled = !canSave();
     }
 
