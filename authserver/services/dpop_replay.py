@@ -33,7 +33,6 @@ from sqlalchemy.sql.dml import ReturningInsert
 from authserver.database import engine_options, sqlite_files, tune_sqlite
 from authserver.extensions import db
 from authserver.models import DPoPProof
-from authserver.resource.dpop import ReplayCache
 from authserver.services.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -135,8 +134,9 @@ class FailoverReplayCache:
         return self.fallback.first_use(key, until)
 
 
-def build(config: Mapping[str, Any]) -> ReplayCache:
-    """The replay state AUTHSERVER_REDIS_URL and AUTHSERVER_REDIS_FAILURE ask for."""
+def build(config: Mapping[str, Any]) -> DatabaseReplayCache | FailoverReplayCache:
+    """The replay state AUTHSERVER_REDIS_URL and AUTHSERVER_REDIS_FAILURE ask for: each is
+    an :class:`authserver.resource.dpop.ReplayCache` (services import nothing above them)."""
     in_database = DatabaseReplayCache()
     if not config["REDIS_URL"]:
         return in_database
