@@ -560,6 +560,29 @@ def test_audit_filters_pages_and_detail(site, browser):  # noqa: F811
     console.assert_clean()
 
 
+def test_audit_pages_go_older_and_back(site, browser):  # noqa: F811
+    for n in range(30):  # 30 user.created events, plus those of the fixture and the login
+        in_app(site, audit.record, "user.created", "cli", f"user:u{n:02d}")
+    console = signed_in(browser, site)
+    page = console.page
+    go(console, "Audit")
+    rows = page.locator("#audit tbody tr")
+    expect(rows).to_have_count(25)
+    first = rows.first.get_by_role("button")  # "Details of event N"
+    newest = first.inner_text()
+
+    page.get_by_role("button", name="Older events").click()
+    expect(first).not_to_have_text(newest)
+    expect(page.get_by_role("button", name="Older events")).to_be_disabled()
+    older = rows.count()
+    page.get_by_role("button", name="Newer events").click()
+    expect(first).to_have_text(newest)
+    expect(page.get_by_role("button", name="Newer events")).to_be_disabled()
+    total = in_app(site, lambda: db.session.execute(select(AuditEvent.id)).all())
+    assert 25 + older == len(total)
+    console.assert_clean()
+
+
 # -- hardening -----------------------------------------------------------------------------------
 
 

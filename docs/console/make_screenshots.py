@@ -281,6 +281,7 @@ def measure(browser, base: str, runs: int) -> dict:
     summary = {
         "runs": runs,
         "load_median_ms": round(statistics.median(loads), 1),
+        "load_p90_ms": round(loads[int(0.9 * (len(loads) - 1))], 1),
         "load_max_ms": round(loads[-1], 1),
         "ready_median_ms": round(statistics.median(readies), 1),
         "ready_max_ms": round(readies[-1], 1),
@@ -357,7 +358,9 @@ def main() -> None:
                         target = f"http://127.0.0.1:{gport}"
                     where = "gunicorn, 2 workers" if args.gunicorn else "threaded werkzeug"
                     summary = measure(browser, target, args.runs)
+                    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
                     print(f"first load of /console/ with an empty cache ({where}):")
+                    print(f"  machine: {os.cpu_count()} cores, load average {load} at the end")
                     for key, value in summary.items():
                         print(f"  {key}: {value}")
                 browser.close()
