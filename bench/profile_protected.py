@@ -16,9 +16,11 @@ request context, routing, the response object and its finalisation. Medians over
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import io
 import os
+import socket
 import statistics
 import sys
 import tempfile
@@ -55,9 +57,9 @@ def timed(name: str, function: Callable) -> Callable:
     return wrapper
 
 
-def _environ(path: str, headers: dict[str, str], errors) -> dict:
+def _environ(path: str, headers: dict[str, str], errors, body: bytes = b"") -> dict:
     environ = {
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": "POST" if body else "GET",
         "SCRIPT_NAME": "",
         "PATH_INFO": path,
         "QUERY_STRING": "",
@@ -69,7 +71,7 @@ def _environ(path: str, headers: dict[str, str], errors) -> dict:
         "HTTP_HOST": "127.0.0.1:8000",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
+        "wsgi.input": body,  # a fresh BytesIO of it per call (_call)
         "wsgi.errors": errors,
         "wsgi.multithread": False,
         "wsgi.multiprocess": True,
@@ -77,6 +79,9 @@ def _environ(path: str, headers: dict[str, str], errors) -> dict:
     }
     for name, value in headers.items():
         environ["HTTP_" + name.upper().replace("-", "_")] = value
+    if body:
+        environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+        environ["CONTENT_LENGTH"] = str(len(body))
     return environ
 
 
@@ -86,7 +91,7 @@ def _call(app: Callable, environ: dict) -> int:
     def start_response(code, headers, exc_info=None):
         status.append(code)
 
-    body = app(dict(environ), start_response)
+    body = app({**environ, "wsgi.input": io.BytesIO(environ["wsgi.input"])}, start_response)
     b"".join(body)
     if hasattr(body, "close"):
         body.close()
@@ -148,9 +153,10 @@ def _instrument_token_checks(app) -> None:
 
     if hasattr(live, "apply_decision"):  # SPEC §12: the live state's decision
         live.apply_decision = timed("live state check", live.apply_decision)
-    from authserver.resource import validator
-
-    for name in ("revocation", "tokens"):  # before authserver.live: the revocation list
+    validator = sys.modules.get("authserver.resource.validator")  # before the kit (SPEC §18)
+    for name in (
+        ("revocation", "tokens") if validator is not None else ()
+    ):  # before authserver.live: the revocation list
         module = getattr(validator, name, None)
         if module is not None and hasattr(module, "is_revoked"):
             module.is_revoked = timed("revocation check", module.is_revoked)
@@ -170,6 +176,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--gunicorn",
+        action="store_true",
+        help="also time whole requests through gunicorn's sync worker code (in-process, "
+        "over a socket pair: parsing, headers, socket writes, the graceful close)",
+    )
     args = parser.parse_args()
     database_url = bench_database_url()
     # Multiprocess metrics, as config/gunicorn.conf.py sets them up (before the import).
@@ -187,24 +199,102 @@ def main() -> None:
         log = tempfile.NamedTemporaryFile("w", buffering=1, suffix=".log", delete=False)
         me = _environ("/api/me", {"Authorization": f"Bearer {token}"}, log)
         root = _environ("/", {}, log)
-        plain = {"bare": bare.wsgi_app, "protected": app.wsgi_app}
-        assert _call(plain["protected"], me) == 200 and _call(plain["bare"], root) == 200
-        totals = _run_plain(plain, me, root, args)
+        introspect = _environ(
+            "/oauth/introspect",
+            {"Authorization": _basic(fixture.introspector_id, fixture.introspector_secret)},
+            log,
+            f"token={token}".encode(),
+        )
+        calls = {
+            "bare": (bare.wsgi_app, root),
+            "protected": (app.wsgi_app, me),
+            "introspection": (app.wsgi_app, introspect),
+        }
+        for function, environ in calls.values():
+            assert _call(function, environ) == 200
+        totals = _run_plain(calls, args)
+        if args.gunicorn:
+            totals.update(_run_gunicorn(calls, log, args))
         blocks = _run(_instrument(app, bare), me, root, args)
         os.unlink(log.name)
     _report(totals, blocks, args)
 
 
-def _run_plain(calls, me, root, args) -> dict[str, list[float]]:
-    """Whole requests, no timers inside: µs per request of each app, block by block."""
-    totals: dict[str, list[float]] = {"bare": [], "protected": []}
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def _run_plain(calls, args) -> dict[str, list[float]]:
+    """Whole requests, no timers inside: µs per request of each case, block by block."""
+    totals: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(args.repeats):
-        for name, environ in (("bare", root), ("protected", me)):
+        for name, (function, environ) in calls.items():
             started = time.thread_time_ns()
             for _ in range(args.requests):
-                _call(calls[name], environ)
+                _call(function, environ)
             totals[name].append((time.thread_time_ns() - started) / args.requests / 1000)
     return totals
+
+
+def _run_gunicorn(calls, log, args) -> dict[str, list[float]]:
+    """Whole requests through gunicorn's sync worker (``SyncWorker.handle``: the parser,
+    the WSGI environ, the app, the response headers, the socket writes, the graceful
+    close), each over a fresh socket pair, the client's side written and read in the same
+    thread (a few µs of the figure). What a worker spends per request under ``make
+    bench``, less the kernel's TCP path; ``wsgi.errors`` is gunicorn's, writing to
+    stderr, here the log file."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+    from gunicorn.workers.sync import SyncWorker
+
+    class Listener:
+        def getsockname(self):
+            return ("127.0.0.1", 8000)
+
+    saved_stderr, sys.stderr = sys.stderr, log
+    try:
+        config = Config()
+        config.set("errorlog", "-")
+        logger = Logger(config)
+        workers, raw = {}, {}
+        for name, (function, environ) in calls.items():
+            worker = object.__new__(SyncWorker)  # its request handling, without a process
+            worker.cfg, worker.log, worker.wsgi, worker.nr = config, logger, function, 0
+            worker.max_requests, worker.alive = 2**62, True
+            workers[name], raw[name] = worker, _http_request(environ)
+
+        def once(name: str) -> None:
+            ours, theirs = socket.socketpair()
+            ours.sendall(raw[name])
+            ours.shutdown(socket.SHUT_WR)
+            workers[name].handle(Listener(), theirs, ("127.0.0.1", 40000))
+            answer = ours.recv(65536)
+            ours.close()
+            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+        totals: dict[str, list[float]] = {f"gunicorn: {name}": [] for name in calls}
+        for _ in range(args.repeats):
+            for name in calls:
+                started = time.thread_time_ns()
+                for _ in range(args.requests):
+                    once(name)
+                elapsed = time.thread_time_ns() - started
+                totals[f"gunicorn: {name}"].append(elapsed / args.requests / 1000)
+        return totals
+    finally:
+        sys.stderr = saved_stderr
+
+
+def _http_request(environ: dict) -> bytes:
+    """The HTTP/1.1 request wrk would send for ``environ``."""
+    lines = [f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} HTTP/1.1", "Host: 127.0.0.1"]
+    for key, value in environ.items():
+        if key.startswith("HTTP_") and key != "HTTP_HOST":
+            lines.append(f"{key[5:].replace('_', '-').title()}: {value}")
+    body = environ["wsgi.input"]
+    if body:
+        lines += [f"Content-Type: {environ['CONTENT_TYPE']}", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def _login(app, fixture) -> str:
@@ -254,12 +344,15 @@ def _wrapper_cost() -> float:
 def _report(totals, blocks: list[dict[str, float]], args) -> None:
     names = sorted({name for block in blocks for name in block})
     print(f"µs per request, medians (min-max) of {args.repeats} blocks of {args.requests}")
+    bare = {name: statistics.median(values) for name, values in totals.items() if "bare" in name}
     for name, values in totals.items():
+        base = bare.get("gunicorn: bare" if name.startswith("gunicorn") else "bare")
+        ratio = f"   bare/this {base / statistics.median(values):.3f}" if base else ""
         print(
             f"{'whole request, untimed: ' + name:<40}{statistics.median(values):>8.1f}"
-            f"   ({min(values):.1f}-{max(values):.1f})"
+            f"   ({min(values):.1f}-{max(values):.1f}){ratio}"
         )
-    print("components (timers on):")
+    print("components of the protected request (timers on):")
     for name in names:
         values = [block.get(name, 0.0) for block in blocks]
         print(

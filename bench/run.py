@@ -86,6 +86,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--only", help="run only the cases whose name contains this")
+    parser.add_argument(
+        "--cases",
+        help="comma-separated: run only the cases whose name contains one of these "
+        "(protected, introspection, refresh, password, 'no request log'; 'protected' alone "
+        "leaves out the run without the request log)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("make bench needs wrk (Debian: apt-get install wrk)")
@@ -98,15 +104,21 @@ def main() -> None:
             cases = _cases(fixture, server.url)
             if args.only:
                 cases = {k: v for k, v in cases.items() if args.only in k}
+            wanted = [part.strip() for part in (args.cases or "").split(",") if part.strip()]
+            if wanted:
+                cases = {k: v for k, v in cases.items() if any(w in k for w in wanted)}
             results = {
                 name: _measure(name, case, server, bare, args) for name, case in cases.items()
             }
             memory = resident_memory_mb(server)
-        if "protected GET /api/me" in cases:
+        no_log = "protected, no request log"
+        if "protected GET /api/me" in cases and (
+            not wanted or any(w in no_log and w not in "protected GET /api/me" for w in wanted)
+        ):
             # The same route without the per-request JSON log line: what that line costs.
             fixture.env["AUTHSERVER_REQUEST_LOG"] = "false"
             with Server.authserver(fixture) as server, Server.bare() as bare:
-                name = "protected, no request log"
+                name = no_log
                 case = cases["protected GET /api/me"]
                 results[name] = _measure(name, case, server, bare, args)
     _report(results, memory, args)

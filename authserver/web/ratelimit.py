@@ -70,16 +70,42 @@ class TokenRateLimit:
             )
             self._shared = FixedWindowRateLimiter(storage)
         self._skip_until = 0.0  # monotonic time; per process, like the connection pool
+        #: address -> monotonic time after which none of its in-process counters can
+        #: still hold a count (its last failure plus the longest window). An address not
+        #: here has no in-process counter: it is under the limit without asking storage.
+        self._failed: dict[str, float] = {}
+        self._longest = max(item.get_expiry() for item in self.items)
 
     def retry_after(self, address: str) -> int | None:
         """Seconds until ``address`` may try again, or None while it is under the limit."""
+        if self._counting_locally() and not self._failed_recently(address):
+            return None  # no in-process counter holds a count for it: nothing to look up
         key = (KEY_PREFIX, address, TOKEN_ENDPOINT)
         waits = [self._call(_seconds_to_wait, item, key) for item in self.items]
         return max((wait for wait in waits if wait is not None), default=None)
 
+    def _counting_locally(self) -> bool:
+        """Whether the counters asked now are this process's (no Redis, or Redis skipped)."""
+        return self._shared is None or time.monotonic() < self._skip_until
+
+    def _failed_recently(self, address: str) -> bool:
+        until = self._failed.get(address)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del self._failed[address]
+        return False
+
     def count_failure(self, address: str) -> None:
         """Count one failed token request from ``address``."""
         key = (KEY_PREFIX, address, TOKEN_ENDPOINT)
+        if len(self._failed) > 100_000:  # many addresses: forget those whose windows ended
+            now = time.monotonic()
+            self._failed = {a: until for a, until in self._failed.items() if until > now}
+        # Before counting (a fallback to memory inside _call counts here too), by the
+        # longest window, a second over for the window's rounding.
+        self._failed[address] = time.monotonic() + self._longest + 1
         for item in self.items:
             self._call(_hit, item, key)
 
