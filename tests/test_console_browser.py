@@ -115,6 +115,17 @@ def test_sign_in_with_a_wrong_password_then_the_right_one(site, browser):  # noq
     console.assert_clean()
 
 
+def test_an_account_without_admin_scopes_is_told_so(site, browser):  # noqa: F811
+    in_app(site, users.create, "carol", PASSWORD, ["viewer"])
+    console = open_console(browser, site)
+
+    console.sign_in("carol", PASSWORD)
+
+    expect(console.page.locator("#signin-error")).to_contain_text("holds no admin scope")
+    expect(console.page.get_by_role("navigation").get_by_role("link")).to_have_count(0)
+    console.assert_clean()
+
+
 def test_sign_out_revokes_the_refresh_token(site, browser):  # noqa: F811
     console = signed_in(browser, site)
     page = console.page
@@ -163,6 +174,27 @@ def test_the_session_refreshes_before_the_access_token_expires(settings, request
     go(console, "Users")  # the new access token works
     expect(page.locator("#users")).to_contain_text("bob")
     assert len(console.token_responses()) == 2
+    console.assert_clean()
+
+
+def test_pages_follow_the_scopes_a_refresh_brings(site, browser):  # noqa: F811
+    options = WriteOptions(actor="test")
+    in_app(site, put_role, "support", "scopes: [users:read]\n", "yaml", options)
+    console = signed_in(browser, site)
+    page = console.page
+    go(console, "Users")
+
+    in_app(site, users.set_roles, "alice", ["support"])  # her tokens are cut off now (§12)
+    page.get_by_role("button", name="Search").click()  # 401, a refresh, narrower scopes
+
+    expect(page.locator("#status")).to_contain_text("Your scopes changed")
+    expect(page.get_by_role("navigation").get_by_role("link")).to_have_text(["Users"])
+    expect(page.locator("#users")).to_contain_text("bob")
+    assert page.get_by_role("button", name="Save roles").count() == 0
+    page.get_by_role("button", name="Manage bob").click()
+    expect(
+        page.get_by_text("Read only: changing users needs the users:write scope")
+    ).to_be_visible()
     console.assert_clean()
 
 

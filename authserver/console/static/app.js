@@ -121,6 +121,7 @@ async function route() {
 
 session.onChange((reason) => {
     if (reason === "refresh") return drawChrome();
+    if (reason === "scopes") say("Your scopes changed: the console shows what they allow now.");
     if (reason === "expired") say("Your session ended: sign in again.", "bad");
     if (reason === "signin") say("");
     route();

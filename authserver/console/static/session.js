@@ -113,8 +113,10 @@ export function refresh() {
                 end("expired");
                 return false;
             }
+            const before = [...session.scopes].sort().join(" ");
             store(session.username, answer.data);
-            changed("refresh");
+            // A refresh grants what the user's roles allow now: pages may come or go.
+            changed([...current.scopes].sort().join(" ") === before ? "refresh" : "scopes");
             return true;
         },
     );
