@@ -253,3 +253,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_sep("-", "skipped, by reason")
         for reason, count in reasons.most_common():
             terminalreporter.write_line(f"{count:5d}  {reason}")
+
+
+# -- the admin console's browser tests ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """Headless Chromium (Debian's ``chromium``) driven by Playwright, one per session; the
+    test skips, saying why, when Playwright or the binary is missing."""
+    from tests.support.browser import launch_browser
+
+    yield from launch_browser()

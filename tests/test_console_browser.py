@@ -20,7 +20,7 @@ from authserver.models import AuditEvent, User, UserRole
 from authserver.services import audit, policy_store, users
 from authserver.services.policy_admin import WriteOptions, put_role
 from tests.support import PASSWORD
-from tests.support.browser import browser, skip_reason, watch  # noqa: F401 - a fixture
+from tests.support.browser import skip_reason, watch
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
@@ -61,14 +61,14 @@ def in_app(site, function, *args, **kwargs):
             db.session.remove()
 
 
-def open_console(browser, site):  # noqa: F811 - the fixture's value
+def open_console(browser, site):
     """A fresh browser context (empty cache and storage) on the console's sign-in page."""
     console = watch(browser.new_context(), site.url)
     console.goto()
     return console
 
 
-def signed_in(browser, site, username="alice"):  # noqa: F811
+def signed_in(browser, site, username="alice"):
     console = open_console(browser, site)
     console.sign_in(username, PASSWORD)
     expect(console.page.locator("#whoami")).to_have_text(f"Signed in as {username}")
@@ -94,7 +94,7 @@ def editor_line(text: str, fragment: str) -> int:
 # -- sign-in and session -----------------------------------------------------------------
 
 
-def test_sign_in_with_a_wrong_password_then_the_right_one(site, browser):  # noqa: F811
+def test_sign_in_with_a_wrong_password_then_the_right_one(site, browser):
     console = open_console(browser, site)
     page = console.page
 
@@ -115,7 +115,7 @@ def test_sign_in_with_a_wrong_password_then_the_right_one(site, browser):  # noq
     console.assert_clean()
 
 
-def test_an_account_without_admin_scopes_is_told_so(site, browser):  # noqa: F811
+def test_an_account_without_admin_scopes_is_told_so(site, browser):
     in_app(site, users.create, "carol", PASSWORD, ["viewer"])
     console = open_console(browser, site)
 
@@ -126,7 +126,7 @@ def test_an_account_without_admin_scopes_is_told_so(site, browser):  # noqa: F81
     console.assert_clean()
 
 
-def test_sign_out_revokes_the_refresh_token(site, browser):  # noqa: F811
+def test_sign_out_revokes_the_refresh_token(site, browser):
     console = signed_in(browser, site)
     page = console.page
     [login] = console.token_responses()
@@ -158,7 +158,7 @@ def test_sign_out_revokes_the_refresh_token(site, browser):  # noqa: F811
     console.assert_clean()
 
 
-def test_the_session_refreshes_before_the_access_token_expires(settings, request, browser):  # noqa: F811
+def test_the_session_refreshes_before_the_access_token_expires(settings, request, browser):
     settings["ACCESS_TOKEN_TTL"] = 30  # the shortest allowed: a refresh at half-life
     site = request.getfixturevalue("site")
     console = signed_in(browser, site)
@@ -177,7 +177,7 @@ def test_the_session_refreshes_before_the_access_token_expires(settings, request
     console.assert_clean()
 
 
-def test_pages_follow_the_scopes_a_refresh_brings(site, browser):  # noqa: F811
+def test_pages_follow_the_scopes_a_refresh_brings(site, browser):
     options = WriteOptions(actor="test")
     in_app(site, put_role, "support", "scopes: [users:read]\n", "yaml", options)
     console = signed_in(browser, site)
@@ -198,7 +198,7 @@ def test_pages_follow_the_scopes_a_refresh_brings(site, browser):  # noqa: F811
     console.assert_clean()
 
 
-def test_the_console_is_usable_with_the_keyboard_alone(site, browser):  # noqa: F811
+def test_the_console_is_usable_with_the_keyboard_alone(site, browser):
     console = open_console(browser, site)
     page = console.page
     expect(page.get_by_label("Username")).to_be_focused()
@@ -223,7 +223,7 @@ def test_the_console_is_usable_with_the_keyboard_alone(site, browser):  # noqa: 
 # -- policy ----------------------------------------------------------------------------------
 
 
-def test_a_policy_mistake_is_shown_at_its_line_then_fixed_previewed_and_saved(site, browser):  # noqa: F811
+def test_a_policy_mistake_is_shown_at_its_line_then_fixed_previewed_and_saved(site, browser):
     console = signed_in(browser, site)
     page = console.page
     editor = page.get_by_label("Policy (YAML)")
@@ -269,7 +269,7 @@ def with_policy_test(text: str, entry: str) -> str:
     return text.rstrip("\n") + "\ntests:\n" + entry
 
 
-def test_policy_tests_results_are_shown_before_saving(site, browser):  # noqa: F811
+def test_policy_tests_results_are_shown_before_saving(site, browser):
     console = signed_in(browser, site)
     page = console.page
     editor = page.get_by_label("Policy (YAML)")
@@ -293,7 +293,7 @@ def test_policy_tests_results_are_shown_before_saving(site, browser):  # noqa: F
     console.assert_clean()
 
 
-def test_two_admins_editing_one_version_the_second_gets_the_412_flow(site, browser):  # noqa: F811
+def test_two_admins_editing_one_version_the_second_gets_the_412_flow(site, browser):
     first = signed_in(browser, site)
     second = signed_in(browser, site)
     for console in (first, second):
@@ -335,7 +335,7 @@ def test_two_admins_editing_one_version_the_second_gets_the_412_flow(site, brows
     second.assert_clean()
 
 
-def test_overlapping_edits_are_marked_for_the_admin_to_resolve(site, browser):  # noqa: F811
+def test_overlapping_edits_are_marked_for_the_admin_to_resolve(site, browser):
     first = signed_in(browser, site)
     second = signed_in(browser, site)
     for console in (first, second):
@@ -379,7 +379,7 @@ def test_overlapping_edits_are_marked_for_the_admin_to_resolve(site, browser):  
     second.assert_clean()
 
 
-def test_removing_a_held_role_asks_before_taking_it_from_its_users(site, browser):  # noqa: F811
+def test_removing_a_held_role_asks_before_taking_it_from_its_users(site, browser):
     options = WriteOptions(actor="test")
     in_app(site, put_role, "reporter", "scopes: [documents:read]\n", "yaml", options)
     in_app(site, users.set_roles, "bob", ["editor", "reporter"])
@@ -403,7 +403,7 @@ def test_removing_a_held_role_asks_before_taking_it_from_its_users(site, browser
     console.assert_clean()
 
 
-def test_a_signed_in_user_with_only_policies_read_sees_no_save_control(site, browser):  # noqa: F811
+def test_a_signed_in_user_with_only_policies_read_sees_no_save_control(site, browser):
     options = WriteOptions(actor="test")
     in_app(site, put_role, "reader", "scopes: [policies:read]\n", "yaml", options)
     in_app(site, users.create, "paula", PASSWORD, ["reader"])
@@ -424,7 +424,7 @@ def test_a_signed_in_user_with_only_policies_read_sees_no_save_control(site, bro
 # -- versions, roles ---------------------------------------------------------------------------
 
 
-def test_a_version_restored_from_the_versions_page(site, browser):  # noqa: F811
+def test_a_version_restored_from_the_versions_page(site, browser):
     options = WriteOptions(actor="test", comment="add a reporter role")
     in_app(site, put_role, "reporter", "scopes: [documents:read]\n", "yaml", options)
     console = signed_in(browser, site)
@@ -448,7 +448,7 @@ def test_a_version_restored_from_the_versions_page(site, browser):  # noqa: F811
     console.assert_clean()
 
 
-def test_the_roles_page_draws_the_inheritance_graph_and_effective_scopes(site, browser):  # noqa: F811
+def test_the_roles_page_draws_the_inheritance_graph_and_effective_scopes(site, browser):
     console = signed_in(browser, site)
     page = console.page
     go(console, "Roles")
@@ -473,7 +473,7 @@ def test_the_roles_page_draws_the_inheritance_graph_and_effective_scopes(site, b
 # -- users, explain, audit ----------------------------------------------------------------------
 
 
-def test_a_users_roles_edited_and_the_user_disabled(site, browser):  # noqa: F811
+def test_a_users_roles_edited_and_the_user_disabled(site, browser):
     console = signed_in(browser, site)
     page = console.page
     go(console, "Users")
@@ -495,7 +495,7 @@ def test_a_users_roles_edited_and_the_user_disabled(site, browser):  # noqa: F81
     console.assert_clean()
 
 
-def test_a_locked_user_unlocked_and_a_users_tokens_revoked(site, browser):  # noqa: F811
+def test_a_locked_user_unlocked_and_a_users_tokens_revoked(site, browser):
     in_app(site, users.create, "carol", PASSWORD, ["viewer"])
 
     def login(password: str) -> requests.Response:
@@ -523,7 +523,7 @@ def test_a_locked_user_unlocked_and_a_users_tokens_revoked(site, browser):  # no
     console.assert_clean()
 
 
-def test_users_are_paged_and_searched(site, browser):  # noqa: F811
+def test_users_are_paged_and_searched(site, browser):
     for n in range(25):
         in_app(site, users.create, f"user{n:02d}", PASSWORD, ["viewer"])
     console = signed_in(browser, site)
@@ -544,7 +544,7 @@ def test_users_are_paged_and_searched(site, browser):  # noqa: F811
     console.assert_clean()
 
 
-def test_explain_shows_the_path_that_grants_and_why_not(site, browser):  # noqa: F811
+def test_explain_shows_the_path_that_grants_and_why_not(site, browser):
     console = signed_in(browser, site)
     page = console.page
     go(console, "Explain")
@@ -564,7 +564,7 @@ def test_explain_shows_the_path_that_grants_and_why_not(site, browser):  # noqa:
     console.assert_clean()
 
 
-def test_audit_filters_pages_and_detail(site, browser):  # noqa: F811
+def test_audit_filters_pages_and_detail(site, browser):
     console = signed_in(browser, site)
     page = console.page
     go(console, "Audit")
@@ -592,7 +592,7 @@ def test_audit_filters_pages_and_detail(site, browser):  # noqa: F811
     console.assert_clean()
 
 
-def test_audit_pages_go_older_and_back(site, browser):  # noqa: F811
+def test_audit_pages_go_older_and_back(site, browser):
     for n in range(30):  # 30 user.created events, plus those of the fixture and the login
         in_app(site, audit.record, "user.created", "cli", f"user:u{n:02d}")
     console = signed_in(browser, site)
@@ -631,7 +631,7 @@ def _hostile_data() -> None:
     db.session.commit()
 
 
-def test_markup_in_data_is_shown_as_text_with_no_dialog_and_no_request(site, browser):  # noqa: F811
+def test_markup_in_data_is_shown_as_text_with_no_dialog_and_no_request(site, browser):
     in_app(site, _hostile_data)
     console = signed_in(browser, site)
     page = console.page
@@ -653,7 +653,7 @@ def test_markup_in_data_is_shown_as_text_with_no_dialog_and_no_request(site, bro
     console.assert_clean()  # no alert() dialog, no CSP violation
 
 
-def test_no_page_reports_a_csp_violation(site, browser):  # noqa: F811
+def test_no_page_reports_a_csp_violation(site, browser):
     console = signed_in(browser, site)
     page = console.page
 

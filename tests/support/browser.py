@@ -54,10 +54,9 @@ def skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session; each test opens its own contexts (an empty
-    cache, no cookies or storage: a fresh profile)."""
+def launch_browser() -> Iterator[Any]:
+    """One headless Chromium (conftest's session fixture ``browser``); each test opens its
+    own contexts (an empty cache, no cookies or storage: a fresh profile)."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
