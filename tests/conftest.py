@@ -258,9 +258,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
 # -- the admin console's browser tests ---------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
-    """Headless Chromium (Debian's ``chromium``) driven by Playwright, one per session; the
+    """Headless Chromium (Debian's ``chromium``) driven by Playwright, one per test module
+    (Playwright's event loop and driver process end with the module that used them); the
     test skips, saying why, when Playwright or the binary is missing."""
     from tests.support.browser import launch_browser
 

@@ -55,7 +55,7 @@ def skip_reason() -> str | None:
 
 
 def launch_browser() -> Iterator[Any]:
-    """One headless Chromium (conftest's session fixture ``browser``); each test opens its
+    """One headless Chromium (conftest's fixture ``browser``); each test opens its
     own contexts (an empty cache, no cookies or storage: a fresh profile)."""
     reason = skip_reason()
     if reason:
