@@ -22,7 +22,11 @@ from authserver.services.policy_admin import WriteOptions, put_role
 from tests.support import PASSWORD
 from tests.support.browser import skip_reason, watch
 
-pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+# Chromium runs as processes of its own: `make test-quick` (-m "not processes") leaves these out.
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or ""),
+]
 
 if skip_reason() is None:
     from playwright.sync_api import expect
