@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, String, func, insert, select, text, type_coerce
 from sqlalchemy.orm import Session, scoped_session
 
 from authserver.live.state import CLIENT, CLIENTS, JTI, KINDS, POLICY, USER, Change
@@ -119,10 +119,44 @@ def _change(seq, kind, key, at, until) -> Change:
     )
 
 
+def _rows(connection: Connection, query) -> list[Change]:
+    """The Changes of ``query`` (over ``_COLUMNS``).
+
+    On SQLite the two times are read as the text they are stored as and parsed here
+    (``fromisoformat``, in C): SQLAlchemy's DateTime result processing (a regex, then the
+    UTC decorator) was most of a new worker's first read of a million rows."""
+    if connection.dialect.name != "sqlite":
+        return [_change(*row) for row in connection.execute(query)]
+    raw = query.with_only_columns(
+        LiveChange.seq,
+        LiveChange.kind,
+        LiveChange.key,
+        type_coerce(LiveChange.at, String),
+        type_coerce(LiveChange.until, String),
+        maintain_column_froms=True,
+    )
+    return [
+        Change(seq, kind, key, _seconds(at), None if until is None else _seconds(until))
+        for seq, kind, key, at, until in connection.execute(raw)
+    ]
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _seconds(text: str) -> float:
+    """A stored time (naive UTC text; or with an offset, as a raw write may leave it) as
+    a Unix time, what ``_timestamp`` gives for it."""
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is not None:
+        return when.timestamp()
+    return (when - _EPOCH).total_seconds()  # what .timestamp() does for UTC, a third faster
+
+
 def read_since(connection: Connection, after: int) -> list[Change]:
     """Every row with seq > ``after``, in seq order."""
     query = select(*_COLUMNS).where(LiveChange.seq > after).order_by(LiveChange.seq)
-    return [_change(*row) for row in connection.execute(query)]
+    return _rows(connection, query)
 
 
 def newest_seq(connection: Connection) -> int:
@@ -144,7 +178,7 @@ def read_all(connection: Connection, now: datetime) -> tuple[int, list[Change]]:
         .where((LiveChange.until.is_(None)) | (LiveChange.until > now))
         .order_by(LiveChange.seq)
     )
-    return newest, [_change(*row) for row in connection.execute(query)]
+    return newest, _rows(connection, query)
 
 
 def newest_policy(connection: Connection) -> tuple[int, str] | None:
