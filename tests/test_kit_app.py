@@ -8,7 +8,8 @@ PostgreSQL when AUTHSERVER_TEST_DATABASE_URL is set):
 - a valid token gets 200, a missing scope 403 with the RFC 6750 challenge, no token 401
   with a bare one, forged tokens 401 ``invalid_token``; the Flask-Principal identity;
 - after ``keys rotate``, new tokens verify once the key is published (the kit fetches the
-  JWKS again for the unknown kid);
+  JWKS again for the unknown kid); after ``keys remove`` of the old key, its tokens are
+  refused by the app within 1 s (the feed says the key set changed);
 - a user disabled through the admin API is refused by every worker of the app within 1 s
   (p100 over TRIALS trials, polled every 50 ms; p50/p100 printed at the end);
 - a policy edit that takes documents:write from editor: 403 there at once, reading still 200;
@@ -35,6 +36,8 @@ from joserfc.jwk import RSAKey
 
 from authserver.app import create_app
 from authserver.extensions import db
+from authserver.security.access_tokens import CLOCK_SKEW
+from authserver.security.keys import SigningKeys
 from authserver.services import clients, users
 from tests.kit_app.proxy import FeedCutter
 from tests.support import PASSWORD
@@ -69,6 +72,7 @@ PUBLISH_SECONDS = 3  # AUTHSERVER_KEY_PUBLISH_SECONDS: a rotated key signs after
 #: The server's workers are threaded: each kit worker's held feed request holds a thread.
 SERVER_GUNICORN_ARGS = "--worker-class gthread --threads 8"
 BACKENDS = ("sqlite", "postgresql")
+RETAIN_SECONDS = 900 + CLOCK_SKEW  # ACCESS_TOKEN_TTL (the default) plus the skew
 
 
 @pytest.fixture(scope="session")
@@ -280,7 +284,7 @@ def test_forged_tokens_are_refused(world) -> None:
     assert world.get("/reports", real).status_code == 200
 
 
-def test_after_a_key_rotation_new_tokens_verify_once_published(world) -> None:
+def test_after_a_key_rotation_new_tokens_verify_once_published(world, delays) -> None:
     before = world.token("editor")["access_token"]
     old_kid = json.loads(_part(before, 0))["kid"]
     rotated = run_cli(world.env, "keys", "rotate")
@@ -297,6 +301,18 @@ def test_after_a_key_rotation_new_tokens_verify_once_published(world) -> None:
         time.sleep(0.1)
 
     assert world.get("/reports", before).status_code == 200  # the retired key still verifies
+
+    # `keys remove` of the retired key: its tokens are refused at once by the server, and
+    # by the app as soon as the feed says the key set changed (not when its JWKS expires).
+    probe = status_of(world, before)
+    world.poller.until(probe, lambda status: status == 200, time.monotonic())
+    started = time.monotonic()  # what `authserver keys remove OLD` does, timed from here
+    SigningKeys.remove(world.env["AUTHSERVER_SIGNING_KEYS"], old_kid, RETAIN_SECONDS)
+    delay = world.poller.until(probe, refused, started)
+    delays.add(world.backend, "key removed", delay)
+    assert delay < BOUND_SECONDS
+    assert world.get("/reports", token).status_code == 200  # the new key's tokens verify
+    world.admin_token = world.token("root")["access_token"]  # the old one's key is gone
 
 
 # -- live authorization at a distance -----------------------------------------------------

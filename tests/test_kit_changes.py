@@ -9,6 +9,7 @@ answers (long-polling, heartbeats) are exercised under gunicorn in tests/test_ki
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import delete
@@ -17,6 +18,7 @@ from authserver import live
 from authserver.extensions import db
 from authserver.models import LiveChange
 from authserver.services import clients, users
+from authserver.state import state
 from tests.conftest import basic_auth
 
 
@@ -66,6 +68,10 @@ def test_a_snapshot_carries_the_live_policy_as_role_scopes(client, resource_serv
     assert body["policy"]["version"] >= 1
     assert "documents:write" in body["policy"]["roles"]["editor"]
     assert "documents:write" not in body["policy"]["roles"]["viewer"]
+    kid = state(client.application).keys.signing_kid
+    assert body["keys"][kid]["activates"] <= time.time()
+    assert body["keys"][kid]["retires"] is None
+    assert body["max_token_lifetime"] > 0
 
 
 def test_the_changes_after_a_seq(app, client, resource_server, make_token) -> None:

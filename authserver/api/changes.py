@@ -12,13 +12,20 @@ pruned) or unknown (newer than the log: another database). The answer::
     {"seq": 42, "snapshot": false,
      "changes": [{"seq": 41, "kind": "user", "key": "7", "at": 1767.5, "until": 2667.5}],
      "policy": {"version": 3, "roles": {"editor": ["documents:read", ...]}},
-     "clients": {"reports-api": "reports:read"}}
+     "clients": {"reports-api": "reports:read"},
+     "keys": {"k1": {"activates": 1700000000, "retires": null}},
+     "max_token_lifetime": 930}
 
 ``kind`` is ``jti`` (key: a revoked access token's jti, ``until`` its exp), ``user`` /
 ``client`` (key: a sub / client_id whose tokens issued at or before ``at`` are refused),
 ``policy`` (key: a new policy version) or ``clients`` (key: a client whose allowed scopes
 changed; ``clients`` gives them now, null: unrestricted, absent: deleted). ``policy`` is
-the live policy: each role's effective scopes. Times are Unix seconds.
+the live policy: each role's effective scopes. ``keys``: each published signing key's
+window (``activates``, ``retires``: a key verifies only tokens it signed while active,
+SPEC §13); a change of the key set (``keys rotate``, ``keys remove``) ends a held answer
+too, so a removed key is refused at a distance as fast as a disable.
+``max_token_lifetime``: the longest ``exp - iat`` the server accepts. Times are Unix
+seconds.
 
 **Long-polling** (``wait=SECONDS``, at most :data:`MAX_WAIT`): with nothing after SEQ the
 answer is held until a change arrives or the wait ends, so an idle feed costs one open
@@ -52,6 +59,7 @@ from authserver.live.state import CLIENTS
 from authserver.models import LiveChange
 from authserver.models.base import utcnow
 from authserver.security.access_tokens import CLOCK_SKEW
+from authserver.security.keys import SigningKeyError, SigningKeys
 from authserver.services import policy_store
 from authserver.state import state
 from authserver.web.errors import oauth_error_response, render_errors_with, render_oauth
@@ -84,6 +92,8 @@ class Watcher:
         self.seq = -1
         self.fresh_at = float("-inf")  # monotonic time of the last fresh look
         self.waiters = 0
+        self.key_changes = 0  # bumped when the trusted key set changed (SPEC §13)
+        self._trusted: object = None
         self._pid: int | None = None  # the process whose thread runs, None: none runs
 
     def enter(self) -> None:
@@ -115,17 +125,27 @@ class Watcher:
                 self.app.logger.warning("changes feed: live state unavailable (%s)", exc)
                 time.sleep(1)
                 continue
+            keys = state(self.app).keys
+            keys.reload_if_changed()  # one os.stat: another process ran `keys ...`
+            trusted = keys.verification_keys()  # a new object when the set changed
             with self.condition:
                 self.fresh_at = time.monotonic()
+                if trusted is not self._trusted:
+                    self.key_changes += self._trusted is not None
+                    self._trusted = trusted
+                    self.condition.notify_all()
                 if seq != self.seq:
                     self.seq = seq
                     self.condition.notify_all()
             time.sleep(TICK)
 
-    def wait(self, since: int, timeout: float) -> bool:
-        """Until the state moved past ``since`` (True) or ``timeout`` passed (False)."""
+    def wait(self, since: int, keys: int, timeout: float) -> bool:
+        """Until the state moved past ``since`` or the keys changed since ``keys`` (a
+        ``key_changes`` value) (True), or ``timeout`` passed (False)."""
         with self.condition:
-            return self.condition.wait_for(lambda: self.seq > since, timeout)
+            return self.condition.wait_for(
+                lambda: self.seq > since or self.key_changes != keys, timeout
+            )
 
     def fresh(self) -> bool:
         """Whether the last look at the live state (fresh within the bound) is recent."""
@@ -203,7 +223,27 @@ def answer(since: int | None) -> dict:
         # SPEC §13: a longer-lived token is refused whoever signed it; a follower that
         # prunes cut-offs after this long must refuse those too.
         "max_token_lifetime": current_app.config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW,
+        "keys": _key_windows(),
     }
+
+
+def _key_windows() -> dict[str, dict[str, int | None]]:
+    """Each published key's window (SPEC §13): a key verifies only tokens whose ``iat`` is
+    from its activation to its retirement (None: not retired). The JWKS cannot say so;
+    with these a follower refuses what a retired key signs after it retired, and a key
+    that left (``keys remove``) is missing here at once, before its JWKS cache expires."""
+    keys = state().keys
+    keys.reload_if_changed()
+    published = {str(jwk.get("kid")) for jwk in keys.public_jwks()["keys"]}
+    try:
+        timings = SigningKeys.timings(keys.path)
+    except (OSError, SigningKeyError):  # a broken file: the published keys, no windows
+        timings = []
+    windows: dict[str, dict[str, int | None]] = {kid: {} for kid in published}
+    for timing in timings:
+        if timing.kid in published:
+            windows[timing.kid] = {"activates": timing.activates, "retires": timing.retires}
+    return windows
 
 
 def _pruned_after(connection, since: int) -> bool:
@@ -275,10 +315,11 @@ def _held(follow: Watcher, since: int, wait: float) -> Iterator[str]:
     """Newlines while nothing changes and this process's state is fresh; then the answer."""
     deadline = time.monotonic() + wait
     follow.enter()
+    keys = follow.key_changes
     try:  # a follower that hangs up ends this at the next newline (GeneratorExit)
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or follow.wait(since, min(HEARTBEAT, left)):
+            if left <= 0 or follow.wait(since, keys, min(HEARTBEAT, left)):
                 break
             if follow.fresh():
                 yield "\n"

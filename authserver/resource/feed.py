@@ -56,11 +56,11 @@ class Follower:
         wait: float = 20.0,
         stale_after: float = 0.5,
         read_timeout: float = 1.0,
-        on_limits: Callable[[dict[str, Any]], None] | None = None,
+        on_answer: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.changes_url, self.authorization = changes_url, authorization
         self.wait, self.stale_after, self.read_timeout = wait, stale_after, read_timeout
-        self.on_limits = on_limits
+        self.on_answer = on_answer
         self.state = LiveState()
         self.status = STARTING
         self.problem: str | None = None
@@ -170,8 +170,8 @@ class Follower:
             state.policy_changed = False
         if state.clients_changed:
             state.set_client_scopes(body.get("clients") or {})
-        if self.on_limits is not None:
-            self.on_limits(body)
+        if self.on_answer is not None:
+            self.on_answer(body)
         now = time.monotonic()
         if now - self._pruned_at > PRUNE_EVERY:
             self._pruned_at = now

@@ -119,7 +119,7 @@ class ResourceServer:
         self.keys: remote.RemoteKeys | None = None
         self.follower: Follower | None = None
         self._verified: dict[str, dict] = {}
-        self._verified_with: object = None
+        self._verified_with = -1  # the keys' generation the verified tokens belong to
         self._introspected: dict[str, tuple[float, dict]] = {}
         self.introspections = 0
         self._problem: str | None = None
@@ -159,11 +159,11 @@ class ResourceServer:
     def _verify(self, value: str, keys: remote.RemoteKeys) -> AccessToken | None:
         keys.refresh_if_expired()
         try:
-            trusted = keys.verification_keys()
+            keys.verification_keys()  # the first fetch, or RemoteError
         except remote.RemoteError as exc:
             raise KitUnavailable(f"the JWKS of {self.issuer} is unavailable ({exc})") from None
-        if trusted is not self._verified_with:  # keys changed: a removed key's tokens go
-            self._verified, self._verified_with = {}, trusted
+        if keys.generation != self._verified_with:  # keys changed: a removed key's go
+            self._verified, self._verified_with = {}, keys.generation
         claims = self._verified.get(value)
         if claims is not None:
             if claims["exp"] > time.time():
@@ -245,15 +245,20 @@ class ResourceServer:
             wait=self.feed_wait,
             stale_after=self.stale_after,
             read_timeout=max(1.0, 4 * 0.25),
-            on_limits=self._limits,
+            on_answer=self._on_answer,
         )
         self.follower.start()
         self._pid = os.getpid()
 
-    def _limits(self, answer: dict[str, Any]) -> None:
+    def _on_answer(self, answer: dict[str, Any]) -> None:
+        """What a feed answer says beside the live state: the longest token lifetime the
+        server accepts, and its keys' windows (on the feed's thread)."""
         lifetime = answer.get("max_token_lifetime")
         if isinstance(lifetime, int) and lifetime > 0:
             self.max_lifetime = lifetime
+        windows = answer.get("keys")
+        if isinstance(windows, dict) and self.keys is not None:
+            self.keys.follow(windows)
 
     def close(self) -> None:
         """Stop this process's feed thread (tests, shutdown)."""

@@ -147,6 +147,10 @@ class RemoteKeys:
         self._fetched_at = float("-inf")  # monotonic: the last attempt
         self._lock = threading.Lock()
         self.problem: str | None = None
+        #: kid -> (activates, retires) from the change feed; a kid without one: any iat.
+        self.windows: dict[str, tuple[float, float | None]] = {}
+        #: Bumped at every change of the keys or their windows (drop verified tokens).
+        self.generation = 0
 
     # -- what decode() asks -----------------------------------------------------------
     def verification_keys(self) -> KeySet:
@@ -166,9 +170,35 @@ class RemoteKeys:
         return self.fetch()
 
     def accepts(self, kid: object, iat: int, skew: int) -> bool:
-        """A key in the JWKS verifies any token it signed: the server publishes a retired
-        key only while its tokens may still be valid, and drops a removed one (SPEC §13)."""
-        return isinstance(kid, str) and kid in self._kids
+        """Whether key ``kid`` could have signed a token issued at ``iat``: it is in the
+        JWKS and, when the feed gave its window, ``iat`` is from its activation (less the
+        skew) to its retirement (SPEC §13: a retired key verifies only what it signed
+        before it retired, as in the server)."""
+        if not isinstance(kid, str) or kid not in self._kids:
+            return False
+        window = self.windows.get(kid)
+        if window is None:
+            return True
+        activates, retires = window
+        return activates - skew <= iat and (retires is None or iat <= retires)
+
+    def follow(self, windows: Mapping[str, Mapping[str, Any]]) -> None:
+        """The feed's word on the keys (kid -> activates/retires): keep the windows, and
+        fetch the JWKS at once when the set of kids differs from ours (a rotation, or a
+        key removed: its tokens are refused now, not when the cache expires)."""
+        parsed: dict[str, tuple[float, float | None]] = {}
+        for kid, window in windows.items():
+            activates, retires = window.get("activates"), window.get("retires")
+            if isinstance(activates, int | float):
+                parsed[str(kid)] = (
+                    float(activates),
+                    float(retires) if isinstance(retires, int | float) else None,
+                )
+        if parsed != self.windows:
+            self.windows = parsed
+            self.generation += 1
+        if frozenset(windows) != self._kids:
+            self.fetch()
 
     # -- keeping it current -----------------------------------------------------------
     def refresh_if_expired(self) -> None:
@@ -204,6 +234,7 @@ class RemoteKeys:
         if self._keys is not None and kids == self._kids:
             return False
         self._keys, self._kids = key_set, kids
+        self.generation += 1
         return True
 
     def describe(self) -> dict[str, object]:
