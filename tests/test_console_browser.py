@@ -90,6 +90,14 @@ def checked_valid(page) -> None:
     expect(page.locator("#check-status")).to_contain_text("Valid")
 
 
+def in_roles(text: str, old: str, new: str) -> str:
+    """``text`` with the first ``old`` under its ``roles:`` key replaced by ``new`` (the
+    policy's ``tests:`` may hold the same words, before or after the roles)."""
+    start = text.index("\nroles:\n")
+    at = text.index(old, start)
+    return text[:at] + new + text[at + len(old) :]
+
+
 def editor_line(text: str, fragment: str) -> int:
     """The 1-based number of the first line of ``text`` containing ``fragment``."""
     return next(n for n, line in enumerate(text.split("\n"), 1) if fragment in line)
@@ -233,9 +241,9 @@ def test_a_policy_mistake_is_shown_at_its_line_then_fixed_previewed_and_saved(si
     editor = page.get_by_label("Policy (YAML)")
     checked_valid(page)
     live = editor.input_value()
-    line = editor_line(live, "[documents:write]")
+    line = editor_line(in_roles(live, "[documents:write]", "[HERE]"), "[HERE]")
 
-    editor.fill(live.replace("[documents:write]", "[documents:write, documents:dlete]"))
+    editor.fill(in_roles(live, "[documents:write]", "[documents:write, documents:dlete]"))
 
     expect(page.locator("#check-status")).to_contain_text("1 problem")
     expect(page.locator(".gutter li").nth(line - 1)).to_have_class("error")
@@ -246,8 +254,8 @@ def test_a_policy_mistake_is_shown_at_its_line_then_fixed_previewed_and_saved(si
     # Clicking the error selects the faulty scope to the end of its line: type the fix.
     problem.get_by_role("button", name=re.compile(f"^Line {line}")).click()
     page.keyboard.type("documents:delete]")
-    assert editor.input_value() == live.replace(
-        "[documents:write]", "[documents:write, documents:delete]"
+    assert editor.input_value() == in_roles(
+        live, "[documents:write]", "[documents:write, documents:delete]"
     )
 
     checked_valid(page)
@@ -283,8 +291,8 @@ def test_policy_tests_results_are_shown_before_saving(site, browser):
     editor.fill(with_policy_test(editor.input_value(), entry))
     expect(page.locator("#tests")).to_contain_text("✓ passed: viewers never write")
     text = editor.input_value()
-    viewer = "[profile, documents:read]"  # the role's line, before the tests
-    editor.fill(text.replace(viewer, "[profile, documents:read, documents:write]", 1))
+    viewer = "[profile, documents:read]"
+    editor.fill(in_roles(text, viewer, "[profile, documents:read, documents:write]"))
 
     failed = page.locator("#tests li.failed", has_text="viewers never write")
     expect(failed).to_contain_text("✗ failed: viewers never write")
@@ -306,14 +314,14 @@ def test_two_admins_editing_one_version_the_second_gets_the_412_flow(site, brows
     live = a.get_by_label("Policy (YAML)").input_value()
 
     a.get_by_label("Policy (YAML)").fill(
-        live.replace("description: Reads documents", "description: Reads every document")
+        in_roles(live, "description: Reads documents", "description: Reads every document")
     )
     checked_valid(a)
     a.get_by_role("button", name="Save as version 2").click()
     expect(a.locator("#status")).to_contain_text("version 2 is live")
 
     b.get_by_label("Policy (YAML)").fill(
-        live.replace("[documents:write]", "[documents:write, documents:delete]")
+        in_roles(live, "[documents:write]", "[documents:write, documents:delete]")
     )
     checked_valid(b)
     b.get_by_role("button", name="Save as version 2").click()
@@ -347,13 +355,13 @@ def test_overlapping_edits_are_marked_for_the_admin_to_resolve(site, browser):
     a, b = first.page, second.page
     live = a.get_by_label("Policy (YAML)").input_value()
     a.get_by_label("Policy (YAML)").fill(
-        live.replace("[documents:write]", "[documents:write, profile]")
+        in_roles(live, "[documents:write]", "[documents:write, profile]")
     )
     checked_valid(a)
     a.get_by_role("button", name="Save as version 2").click()
     expect(a.locator("#status")).to_contain_text("version 2 is live")
     b.get_by_label("Policy (YAML)").fill(
-        live.replace("[documents:write]", "[documents:write, documents:delete]")
+        in_roles(live, "[documents:write]", "[documents:write, documents:delete]")
     )
     checked_valid(b)
 

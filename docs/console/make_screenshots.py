@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -114,18 +115,32 @@ def token(base: str, username: str = "alice") -> str:
     return answer.json()["access_token"]
 
 
+def with_role(text: str, role: str) -> str:
+    """``text`` with ``role`` (indented YAML) at the end of its ``roles:`` mapping."""
+    lines = text.rstrip("\n").split("\n")
+    start = lines.index("roles:")
+    end = next(
+        (n for n in range(start + 1, len(lines)) if lines[n][:1] not in ("", " ", "#")),
+        len(lines),
+    )
+    return "\n".join([*lines[:end], role.rstrip("\n"), *lines[end:]]) + "\n"
+
+
+def in_roles(text: str, old: str, new: str) -> str:
+    """``text`` with the first ``old`` under ``roles:`` replaced by ``new``."""
+    at = text.index(old, text.index("\nroles:\n"))
+    return text[:at] + new + text[at + len(old) :]
+
+
 def history(base: str) -> None:
     """A few policy versions and audit events made through the admin API, as an admin would."""
     headers = {"Authorization": f"Bearer {token(base)}"}
     live = requests.get(
         f"{base}/admin/policy", headers={**headers, "Accept": "application/yaml"}, timeout=10
     )
-    text = live.text
-    if "\ntests:" in text:  # the role goes before the policy's own tests
-        head, _, tail = text.partition("\ntests:")
-        text = head.rstrip("\n") + "\n" + EXTRA_ROLE + "tests:" + tail
-    else:
-        text = text.rstrip("\n") + "\n" + EXTRA_ROLE + EXTRA_TESTS
+    text = with_role(live.text, EXTRA_ROLE)
+    if not re.search(r"^tests:", text, re.MULTILINE):
+        text = text.rstrip("\n") + "\n" + EXTRA_TESTS
     put = requests.put(
         f"{base}/admin/policy",
         params={"comment": "add an auditor role"},
@@ -133,7 +148,8 @@ def history(base: str) -> None:
         headers={**headers, "If-Match": live.headers["ETag"], "Content-Type": "application/yaml"},
         timeout=10,
     )
-    put.raise_for_status()
+    if put.status_code != 200:
+        sys.exit(f"the demo policy edit was refused: {put.text}")
     requests.put(
         f"{base}/admin/users/heidi/roles", json={"roles": ["auditor"]}, headers=headers, timeout=10
     ).raise_for_status()
@@ -188,10 +204,10 @@ def shots(browser, base: str) -> list[str]:
     editor = page.get_by_label("Policy (YAML)")
     page.locator("#check-status").filter(has_text="Valid").wait_for()
     live = editor.input_value()
-    editor.fill(live.replace("[documents:write]", "[documents:write, documents:remove]"))
+    editor.fill(in_roles(live, "[documents:write]", "[documents:write, documents:remove]"))
     page.locator("#problems li.error").first.wait_for()
     shoot("policy-error")
-    editor.fill(live.replace("[documents:write]", "[documents:write, documents:delete]"))
+    editor.fill(in_roles(live, "[documents:write]", "[documents:write, documents:delete]"))
     page.locator("#impact table").wait_for()
     shoot("policy-impact")
 
@@ -201,7 +217,7 @@ def shots(browser, base: str) -> list[str]:
     other_editor = other.get_by_label("Policy (YAML)")
     other.locator("#check-status").filter(has_text="Valid").wait_for()
     other_editor.fill(
-        live.replace("description: Reads documents", "description: Reads every document")
+        in_roles(live, "description: Reads documents", "description: Reads every document")
     )
     other.locator("#check-status").filter(has_text="Review").wait_for()
     other.get_by_role("button", name="Save as version 3").click()
