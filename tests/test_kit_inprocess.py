@@ -14,6 +14,8 @@ from email.message import Message
 import pytest
 import requests
 from flask import Flask, jsonify
+from joserfc import jwt
+from joserfc.jwk import import_key
 from sqlalchemy import select
 
 from authserver import live
@@ -22,9 +24,12 @@ from authserver.extensions import db
 from authserver.resource import ResourceServer, current_token, require_scopes
 from authserver.resource.dpop import ALGORITHMS
 from authserver.resource.remote import DEFAULT_MAX_AGE, LONGEST_MAX_AGE, max_age
+from authserver.security.keys import SigningKeys
 from authserver.services import clients, users
+from authserver.state import state
 from tests.conftest import PASSWORD
 from tests.support.dpop import new_key, proof
+from tests.support.tokens import token_claims
 
 KIT = "http://localhost"  # the kit app's test client
 
@@ -255,3 +260,29 @@ def test_the_jwks_is_kept_as_its_cache_control_says(header, seconds) -> None:
         headers["Cache-Control"] = header
 
     assert max_age(headers) == seconds
+
+
+def test_a_retired_key_verifies_only_what_it_signed_before_it_retired(server, make_kit) -> None:
+    """SPEC §13 at a distance: the JWKS still lists a retired key, but the feed gives its
+    window, so a token it signs after its retirement (a stolen key) is refused, as by the
+    server itself, while the tokens it signed before still verify."""
+    app, kit = make_kit()
+    client = app.test_client()
+    keys = state(server.app).keys
+    stolen = keys.private_jwks()["keys"][0]  # the file drops it once it retires
+    before = token(server)["access_token"]
+    assert client.get("/reports", headers=bearer(before)).status_code == 200
+    until(lambda: kit.health()["feed"] == "ok", "the feed never confirmed")
+
+    retired_at = int(time.time())
+    SigningKeys.rotate(keys.path, keys.alg, retain_seconds=930, publish_seconds=0)
+    until(lambda: (kit.keys.windows.get(stolen["kid"]) or (0, None))[1] is not None, "window")
+    claims = {**token_claims(before), "iat": retired_at + 2, "exp": retired_at + 600}
+    header = {"alg": keys.alg, "typ": "at+jwt", "kid": stolen["kid"]}
+    forged = jwt.encode(header, {**claims, "jti": "after-retirement"}, import_key(stolen))
+
+    assert client.get("/reports", headers=bearer(forged)).status_code == 401
+    assert (
+        requests.get(f"{server.url}/api/me", headers=bearer(forged), timeout=5).status_code == 401
+    )
+    assert client.get("/reports", headers=bearer(before)).status_code == 200
