@@ -316,14 +316,14 @@ def gunicorn_server(folder: Path, settings: dict, port: int):
     env = {**os.environ, **{f"AUTHSERVER_{k}": v for k, v in settings.items()}}
     env["AUTHSERVER_ENV"] = "development"
     project = HERE.parent.parent
+    env["AUTHSERVER_BIND"] = f"127.0.0.1:{port}"
     process = subprocess.Popen(
+        # The project's own gunicorn settings (2 sync workers by default), as `make run`.
         [
             str(project / ".venv/bin/gunicorn"),
+            "-c",
+            str(project / "config/gunicorn.conf.py"),
             "--no-control-socket",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
             "wsgi:app",
         ],
         cwd=project,
@@ -372,7 +372,11 @@ def main() -> None:
                         gport = free_port()
                         process = gunicorn_server(folder, settings, gport)
                         target = f"http://127.0.0.1:{gport}"
-                    where = "gunicorn, 2 workers" if args.gunicorn else "threaded werkzeug"
+                    where = (
+                        "gunicorn, config/gunicorn.conf.py"
+                        if args.gunicorn
+                        else "threaded werkzeug"
+                    )
                     summary = measure(browser, target, args.runs)
                     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
                     print(f"first load of /console/ with an empty cache ({where}):")
