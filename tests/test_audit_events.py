@@ -330,6 +330,8 @@ def test_client_created_records_settings_never_the_secret(app):
         "scope": "profile",
         "public": False,
         "introspect": False,
+        "roles": [],
+        "dpop_bound": False,
     }
     assert secret not in json.dumps(event.to_dict())
 

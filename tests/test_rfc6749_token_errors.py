@@ -294,12 +294,12 @@ def test_basic_with_client_id_in_the_body_is_accepted(client, login_pairs, oauth
 @pytest.mark.parametrize(
     "grant_type",
     [
-        "client_credentials",
+        "authorization_code",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "PASSWORD",
         "x" * 5000,
     ],
-    ids=["client_credentials", "jwt-bearer", "wrong-case", "very-long"],
+    ids=["authorization_code", "jwt-bearer", "wrong-case", "very-long"],
 )
 def test_unsupported_grant_type(client, auth, grant_type) -> None:
     response = post_raw(client, encoded_form([("grant_type", grant_type)]), auth)
