@@ -18,7 +18,8 @@ from authserver.models.client import CLIENT_AUTH_METHODS
 from authserver.oauth2 import dpop
 from authserver.oauth2.outcomes import NOT_A_GUESS, mark
 from authserver.policy import InvalidScope, Policy, grant_scopes, parse_scope
-from authserver.services import login, policy_store, tokens, users
+from authserver.services import login, policy_store, tokens
+from authserver.services.tokens import owners
 
 
 def _granted_scope(request, user, ceiling: str | None = None) -> str:
@@ -115,8 +116,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
         self.request.scope = _granted_scope(self.request, user, ceiling=token.family.scope)
 
     def authenticate_user(self, refresh_token):
-        user = users.find_by_id(refresh_token.family.user_id)
-        return user if user is not None and not user.disabled else None
+        return owners.enabled(refresh_token.family.user_id)
 
     def create_token_response(self):
         """Authlib's, with the granted scope instead of the requested one; save_token rotates."""

@@ -133,7 +133,8 @@ class RedisCounters:
         """One round trip for both answers: the count (a success must reset it) and the lock."""
         # A sync client: redis-py's types give sync and async answers as one union.
         failures, until = cast(
-            "list[bytes | None]", self.client.hmget(self.PREFIX + key, "failures", "locked_until")
+            "list[bytes | None]",
+            self.client.hmget(self.PREFIX + key, ["failures", "locked_until"]),
         )
         if failures is None and until is None:
             return NOT_COUNTED

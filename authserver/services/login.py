@@ -5,7 +5,7 @@ work and gets the same answer, so neither timing nor wording tells an attacker w
 accounts exist or are locked: one lookup of the account's columns (no ORM object, no role
 rows: loading those made a wrong password ~1 ms slower than an unknown name, issue 10 item
 4), one argon2 verify (a dummy one without a hash), one lockout write and one audit event.
-Only a success loads the user. Only the audit trail says why a login failed
+Only a success reads the user's roles. Only the audit trail says why a login failed
 (``bad_credentials``, ``disabled`` or ``locked``).
 
 A failure commits its lockout count and audit event at once. A success commits nothing:
@@ -17,23 +17,25 @@ the new tokens, atomically, in one commit per grant; a grant that fails after th
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import current_app
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, Table, bindparam, select, update
 
 from authserver import telemetry
 from authserver.extensions import db
 from authserver.models import User
 from authserver.security.digests import digest
 from authserver.services import audit, users
+from authserver.services.tokens import owners
+from authserver.services.tokens.owners import Owner
 from authserver.state import state
 
 if TYPE_CHECKING:
     Account = Row[int, str, str, bool]  # id, username, password_hash, disabled
 
 
-def login(username: str, password: str, client_id: str | None = None) -> User | None:
+def login(username: str, password: str, client_id: str | None = None) -> Owner | None:
     """The enabled user with this password, or None (audited either way)."""
     app_state = state()
     counters = app_state.lockout
@@ -56,7 +58,7 @@ def login(username: str, password: str, client_id: str | None = None) -> User | 
         return None
     if lockout.counted:
         counters.reset(key)
-    user = _loaded(account.id, password)
+    user = _loaded(account, password)
     audit.append("login.success", user.username, f"user:{user.username}", client_id=client_id)
     return user
 
@@ -71,6 +73,14 @@ def commit_alone() -> None:
 _ACCOUNT = select(User.id, User.username, User.password_hash, User.disabled).where(
     User.username == bindparam("username")
 )  # built once: every login runs it
+
+
+_USERS = cast(Table, User.__table__)  # declared as a FromClause
+_REHASH = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("user_id"))
+    .values(password_hash=bindparam("new_hash"))
+)
 
 
 def _account(username: str) -> Account | None:
@@ -91,15 +101,14 @@ def _password_matches(account: Account | None, password: str) -> bool:
     return passwords.verify(account.password_hash if account is not None else None, password)
 
 
-def _loaded(user_id: int, password: str) -> User:
-    """The user of a successful login, its roles with it; a hash made with old parameters
-    is replaced now (committed with the grant), the only time the plaintext is at hand."""
-    user = users.find_by_id(user_id)
-    assert user is not None  # its row was read by this login's transaction
+def _loaded(account: Account, password: str) -> Owner:
+    """The owner of a successful login (its roles read now); a hash made with old
+    parameters is replaced now (committed with the grant), the only time the plaintext is
+    at hand."""
     passwords = state().passwords
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash(password)
-    return user
+    if passwords.needs_rehash(account.password_hash):
+        db.session.execute(_REHASH, {"user_id": account.id, "new_hash": passwords.hash(password)})
+    return owners.logged_in(account.id, account.username)
 
 
 def _audit_failure(
