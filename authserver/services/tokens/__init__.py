@@ -9,6 +9,8 @@ Authlib's hooks to these functions and never commits.
   ``revoke_user_families``, ``revoke_client_families``: the one door for ending tokens.
   ``is_revoked(jti)`` reads the live state (:mod:`authserver.live`), which resource routes
   and introspection decide by.
+- ``owners``: the user a grant issues tokens for (:class:`~owners.Owner`: id, username,
+  roles), read with one statement.
 """
 
 from authserver.services.tokens.refresh import (
