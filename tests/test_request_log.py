@@ -5,6 +5,7 @@ headers or body, which can carry tokens and passwords.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -244,3 +245,26 @@ def test_proxy_hops_take_the_address_the_nearest_proxy_wrote(settings, request_l
             close_app(app)
 
     assert [line["remote_addr"] for line in request_lines()] == ["203.0.113.9"]
+
+
+def test_the_writer_thread_writes_every_line_in_order_and_finishes_at_close() -> None:
+    """Off the request path (web/request_log.py, LineWriter): the lines a process queued
+    reach their streams in order, each whole, as the handler would write them."""
+    from authserver.web import request_log
+
+    streams = [io.StringIO(), io.StringIO()]
+    for number in range(200):
+        environ = {"wsgi.errors": streams[number % 2]}
+        request_log._write(environ, json.dumps({"event": "request", "n": number}))
+    request_log.WRITER.close()
+
+    for parity, stream in enumerate(streams):
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert [line["n"] for line in lines] == list(range(parity, 200, 2))
+        assert {(line["logger"], line["level"], line["event"]) for line in lines} == {
+            ("authserver.request", "INFO", "request")
+        }
+    # A line after close starts the writer again.
+    request_log._write({"wsgi.errors": streams[0]}, '{"event": "request", "n": 200}')
+    request_log.WRITER.close()
+    assert json.loads(streams[0].getvalue().splitlines()[-1])["n"] == 200
