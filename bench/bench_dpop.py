@@ -27,12 +27,26 @@ from joserfc.jwk import ECKey
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import Server, bench_database_url, prepare, worker_cpu_seconds, wrk  # noqa: E402
+from harness import Server, prepare, worker_cpu_seconds, wrk  # noqa: E402
 
 from authserver.resource.dpop import b64_sha256  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 THREADS = 2
+
+
+def bench_database_url() -> str:
+    """SQLite in the fixture's folder, or a fresh PostgreSQL database of its own
+    (``authserver_bench_dpop``: run.py's may be in use by another bench at the time)."""
+    url = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
+    if not url:
+        return ""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS authserver_bench_dpop WITH (FORCE)")
+        connection.execute("CREATE DATABASE authserver_bench_dpop")
+    return url.rsplit("/", 1)[0] + "/authserver_bench_dpop"
 
 
 def make_proof(key: ECKey, htm: str, htu: str, token: str | None = None) -> str:
