@@ -199,3 +199,14 @@ def test_every_console_file_ships_in_the_package():
 
     missing = [name for name in files if not shipped(name)]
     assert files and missing == []
+
+
+def test_db_upgrade_makes_no_console_client_when_the_console_is_off(settings, request):
+    settings["CONSOLE"] = "false"
+    runner = request.getfixturevalue("runner")
+
+    result = invoke(runner, "db", "upgrade")
+
+    assert result.exit_code == 0, result.output
+    assert "authserver-console" not in result.output
+    assert clients.find_any(console_client.CLIENT_ID) is None
