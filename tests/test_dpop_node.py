@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from authserver.app import create_app
 from authserver.services import clients, users
 from tests.conftest import PASSWORD, LiveServer, close_app, free_port
-from tests.support.node_dpop import run_node
+from tests.support.node import run_script
 from tests.support.tokens import token_claims
 
 pytestmark = pytest.mark.processes
@@ -41,21 +41,22 @@ def nonce_server(settings) -> Iterator[LiveServer]:
     yield from _serve(settings, DPOP_NONCE=True)
 
 
-def _public_client(server: LiveServer, name: str) -> dict[str, str]:
+def _public_client(server: LiveServer, name: str, mode: str) -> dict[str, str]:
     with server.app.app_context():
         client, _ = clients.create(name, ["password", "refresh_token"], public=True)
         if users.find("alice") is None:
             users.create("alice", PASSWORD, ("viewer",))
         return {
-            "AUTHSERVER_ISSUER": server.url,
-            "DPOP_CLIENT_ID": client.client_id,
-            "DPOP_USERNAME": "alice",
-            "DPOP_PASSWORD": PASSWORD,
+            "mode": mode,
+            "issuer": server.url,
+            "client_id": client.client_id,
+            "username": "alice",
+            "password": PASSWORD,
         }
 
 
 def test_oauth4webapi_dpop_flow(live_server):
-    result = run_node("dpop.mjs", ["flow"], _public_client(live_server, "node dpop"))
+    result = run_script("dpop.mjs", _public_client(live_server, "node dpop", "flow"))
     assert "ES256" in result["algs"]
     assert result["login"] == {"token_type": "dpop", "has_refresh": True}
     assert result["me"]["status"] == 200 and result["me"]["body"]["username"] == "alice"
@@ -69,7 +70,7 @@ def test_oauth4webapi_dpop_flow(live_server):
 
 
 def test_oauth4webapi_dpop_nonce_flow(nonce_server):
-    result = run_node("dpop.mjs", ["nonce"], _public_client(nonce_server, "node nonce"))
+    result = run_script("dpop.mjs", _public_client(nonce_server, "node nonce", "nonce"))
     assert result["first"] == {"error": "use_dpop_nonce", "nonceError": True}
     assert result["login"] == {"token_type": "dpop"}
     assert result["me"] == {"status": 200}

@@ -1,18 +1,20 @@
 // DPoP (RFC 9449) end to end with oauth4webapi, a third-party client, against a running
 // authserver: tests/test_dpop_node.py runs it and checks what it prints (one JSON object).
 //
-//   node dpop.mjs <flow|nonce>   with AUTHSERVER_ISSUER, DPOP_CLIENT_ID, DPOP_USERNAME and
-//                                DPOP_PASSWORD in the environment (a public client).
+//   node dpop.mjs   reading {"mode": "flow"|"nonce", "issuer", "client_id", "username",
+//                   "password"} (a public client) as JSON on standard input.
 //
 // flow:  discovery, a password grant with a DPoP key, a protected call, a refresh with the
 //        same key, a refresh with another key (refused), and the bound token sent as Bearer.
 // nonce: the same grant at a server that requires nonces: the first answer is
 //        use_dpop_nonce, the DPoP handle keeps the DPoP-Nonce and the retry succeeds.
+import { readFileSync } from 'node:fs'
 import * as oauth from 'oauth4webapi'
 
-const mode = process.argv[2] ?? 'flow'
-const issuer = new URL(process.env.AUTHSERVER_ISSUER)
-const client = { client_id: process.env.DPOP_CLIENT_ID, token_endpoint_auth_method: 'none' }
+const input = JSON.parse(readFileSync(0, 'utf8'))
+const mode = input.mode ?? 'flow'
+const issuer = new URL(input.issuer)
+const client = { client_id: input.client_id, token_endpoint_auth_method: 'none' }
 const clientAuth = oauth.None()
 const insecure = { [oauth.allowInsecureRequests]: true } // the test server speaks plain http
 
@@ -22,7 +24,7 @@ async function discover () {
 }
 
 async function passwordGrant (as, DPoP) {
-  const parameters = { username: process.env.DPOP_USERNAME, password: process.env.DPOP_PASSWORD }
+  const parameters = { username: input.username, password: input.password }
   const response = await oauth.genericTokenEndpointRequest(
     as, client, clientAuth, 'password', parameters, { DPoP, ...insecure })
   return oauth.processGenericTokenEndpointResponse(as, client, response)
