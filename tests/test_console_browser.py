@@ -460,6 +460,32 @@ def test_a_version_restored_from_the_versions_page(site, browser):
     console.assert_clean()
 
 
+def test_older_versions_load_on_demand(site, browser):
+    for n in range(21):
+        options = WriteOptions(actor="test", comment=f"edit {n}")
+        in_app(
+            site,
+            put_role,
+            "reporter",
+            f"description: take {n}\nscopes: [profile]\n",
+            "yaml",
+            options,
+        )
+    console = signed_in(browser, site)
+    page = console.page
+    go(console, "Versions")
+    rows = page.locator("#versions tbody tr")
+    expect(rows).to_have_count(20)  # a page
+    expect(rows.first).to_contain_text("22 (live)")
+
+    page.get_by_role("button", name="Load older versions").click()
+
+    expect(rows).to_have_count(22)
+    expect(rows.last).to_contain_text("seeded from")
+    expect(page.get_by_role("button", name="Load older versions")).to_be_hidden()
+    console.assert_clean()
+
+
 def test_the_roles_page_draws_the_inheritance_graph_and_effective_scopes(site, browser):
     console = signed_in(browser, site)
     page = console.page
