@@ -691,13 +691,22 @@ def test_markup_in_data_is_shown_as_text_with_no_dialog_and_no_request(site, bro
     console.assert_clean()  # no alert() dialog, no CSP violation
 
 
-def test_no_page_reports_a_csp_violation(site, browser):
-    console = signed_in(browser, site)
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+                   && !(e.tagName === "BUTTON" && e.textContent.trim()))
+    .map((e) => e.outerHTML.slice(0, 80))"""
+
+
+def test_no_page_reports_a_csp_violation_and_every_field_is_labelled(site, browser):
+    console = open_console(browser, site)
     page = console.page
+    assert page.evaluate(UNLABELLED) == []  # the sign-in form
+    console.sign_in("alice", PASSWORD)
 
     for name in PAGES:
         go(console, name)
         page.wait_for_load_state("networkidle")
+        assert page.evaluate(UNLABELLED) == [], name
     console.assert_clean()
     # The check itself: an inline script is refused, and reported.
     page.evaluate(
