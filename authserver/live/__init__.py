@@ -24,8 +24,8 @@ The parts:
 - ``state`` — :class:`LiveState`, pure Python: dictionaries of revoked ``jti``s and
   cut-offs, the live policy, and the decision function.
 - ``feeds`` — what tells a process "re-read the log": SQLite ``PRAGMA data_version``
-  (checked on the request path, local), PostgreSQL LISTEN/NOTIFY or Redis pub/sub (a
-  daemon thread per worker, started after the fork, with a heartbeat every
+  (looked at on the request path at most every 50 ms, local), PostgreSQL LISTEN/NOTIFY
+  or Redis pub/sub (a daemon thread per worker, started after the fork, with a heartbeat every
   ``AUTHSERVER_LIVE_HEARTBEAT_MS``; a heartbeat answered means "nothing missed up to when
   it was sent"; the Redis feed's heartbeat also reads the log's newest seq, since a PUBLISH
   is not part of the writer's transaction).
@@ -36,6 +36,9 @@ The parts:
   is correct, only slower) and the gauge ``authserver_live_feed_up`` drops to 0; the
   counter ``authserver_live_fallback_syncs`` counts the database syncs. The thread
   reconnects with backoff and re-reads the log on every (re)connect.
+
+- ``clients`` — client records for introspection's client authentication, dropped by
+  the log's client rows (no ``clients`` read in the steady state).
 
 The process that made a change applies it right after its commit, so there it holds
 before the response; every other process learns of it within the bound (1 s; p50/p100

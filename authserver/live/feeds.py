@@ -12,7 +12,8 @@ calls back into its owner (:class:`authserver.live.sync.LiveSync`):
 - ``check_log()`` (Redis only): read the log's newest seq, re-read the log if it moved.
 
 - :class:`LocalFeed` (SQLite): ``PRAGMA data_version`` on a connection of its own, read on
-  the request path (local, a few microseconds). No thread.
+  the request path at most every ``sync.LOCAL_CHECK_EVERY`` (local, a few microseconds).
+  No thread.
 - :class:`PostgresFeed`: LISTEN on a dedicated autocommit connection (``FEED_URL`` may
   point it past a transaction-mode pooler); heartbeat ``SELECT 1`` on that connection: a
   notification committed before it is delivered before its reply.
