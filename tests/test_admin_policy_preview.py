@@ -12,6 +12,7 @@ from authserver.models import User, UserRole
 from authserver.models.client import Client, ClientRole
 from authserver.services import policy_store
 from tests.support.admin import DEFAULT_YAML, YAML, assert_problem, bearer, writing
+from tests.support.policy_text import with_tests, without_tests
 
 EDITORS_CANNOT_WRITE = DEFAULT_YAML.replace(
     "    scopes: [documents:write]\n", "    scopes: [documents:delete]\n"
@@ -97,9 +98,11 @@ def test_preview_a_set_covered_by_another_role_is_no_group(client, admin):
 def test_preview_counts_removed_roles_still_held(client, admin):
     add_users("ed", 7, ("editor",))
     add_users("mix", 2, ("editor", "viewer"))
-    without_editor = DEFAULT_YAML.replace(
-        "  editor:\n    inherits: [viewer]\n    scopes: [documents:write]\n", ""
-    ).replace("inherits: [editor]", "inherits: [viewer]")
+    without_editor = (
+        without_tests(DEFAULT_YAML)
+        .replace("  editor:\n    inherits: [viewer]\n    scopes: [documents:write]\n", "")
+        .replace("inherits: [editor]", "inherits: [viewer]")
+    )
     body = preview(client, admin, without_editor)
     assert body["valid"] is True, body["errors"]
     assert body["impact"]["roles_removed_held"] == {"editor": 9}
@@ -142,24 +145,25 @@ def test_preview_accepts_json(client, admin):
 
 
 def test_preview_runs_the_candidates_tests(client, admin):
-    candidate = EDITORS_CANNOT_WRITE + (
-        "tests:\n"
+    candidate = with_tests(
+        EDITORS_CANNOT_WRITE,
         "  - name: editors write\n"
         "    roles: [editor]\n"
         "    grants: [documents:write]\n"
         "  - name: viewers read\n"
         "    roles: [viewer]\n"
-        "    grants: [documents:read]\n"
+        "    grants: [documents:read]\n",
     )
     body = preview(client, admin, candidate)
     assert body["valid"] is False  # a save would be refused (422)
-    assert [(t["name"], t["passed"]) for t in body["tests"]] == [
+    assert [(t["name"], t["passed"]) for t in body["tests"]][-2:] == [
         ("editors write", False),
         ("viewers read", True),
     ]
-    [failure] = body["tests"][0]["failures"]
+    assert all(t["passed"] for t in body["tests"][:-2])  # the shipped ones
+    [failure] = body["tests"][-2]["failures"]
     assert body["errors"] == [failure]
-    assert failure["path"] == "tests[0].grants[0]"
+    assert failure["path"] == "tests[3].grants[0]"
     assert failure["line"] == candidate.splitlines().index("    grants: [documents:write]") + 1
     assert body["impact"]["groups"] is not None  # the candidate loads: its impact is shown
 

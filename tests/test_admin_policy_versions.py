@@ -17,7 +17,9 @@ from tests.support.admin import (
     writing,
 )
 
-V2 = DEFAULT_YAML.replace("scopes: [documents:write]", "scopes: [documents:write, audit:read]")
+V2 = DEFAULT_YAML.replace(
+    "scopes: [documents:write]", "scopes: [documents:write, documents:delete]"
+)
 V3 = DEFAULT_YAML.replace("Reads documents", "Reads")
 
 
@@ -100,8 +102,8 @@ def test_diff_between_versions(client, admin, three_versions):
     assert body["summary"] == "roles +0 -0 ~1; scopes +0 -0 ~0"
     assert body["roles_changed"] == {
         "editor": {
-            "scopes": {"added": ["audit:read"], "removed": []},
-            "effective_scopes": {"added": ["audit:read"], "removed": []},
+            "scopes": {"added": ["documents:delete"], "removed": []},
+            "effective_scopes": {"added": ["documents:delete"], "removed": []},
         }
     }
     assert body["scopes_added"] == [] and body["roles_added"] == []
@@ -116,7 +118,10 @@ def test_diff_defaults_to_the_live_version_and_its_predecessor(client, admin, th
 
 def test_diff_backwards_reverses_it(client, admin, three_versions):
     body = client.get("/admin/policy/diff?from=2&to=1", headers=admin).get_json()
-    assert body["roles_changed"]["editor"]["scopes"] == {"added": [], "removed": ["audit:read"]}
+    assert body["roles_changed"]["editor"]["scopes"] == {
+        "added": [],
+        "removed": ["documents:delete"],
+    }
 
 
 @pytest.mark.parametrize("query, status", [("from=1&to=9", 404), ("from=x&to=1", 400)])

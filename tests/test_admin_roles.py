@@ -72,13 +72,13 @@ def test_roles_need_a_token_and_the_scope(client, make_token):
 
 
 def test_put_role_replaces_it_in_a_new_version(client, admin):
-    body = {"inherits": ["viewer"], "scopes": ["documents:write", "audit:read"]}
+    body = {"inherits": ["viewer"], "scopes": ["documents:write", "documents:delete"]}
     response = put_role(client, admin, "editor", body)
     assert response.status_code == 200, response.get_json()
     assert response.headers["ETag"] == '"2"'
     result = response.get_json()
     assert result["version"] == 2
-    assert result["role"]["scopes"] == ["documents:write", "audit:read"]
+    assert result["role"]["scopes"] == ["documents:write", "documents:delete"]
     assert result["summary"] == "roles +0 -0 ~1; scopes +0 -0 ~0"
     version, document = live(client, admin)
     assert version == 2

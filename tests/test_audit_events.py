@@ -19,6 +19,7 @@ from authserver.models import AuditEvent, RefreshFamily
 from authserver.services import audit, clients, policy_store, users
 from tests.conftest import PASSWORD, basic_auth
 from tests.support.cli import PROJECT, invoke
+from tests.support.policy_text import without_tests
 
 SHIPPED = (PROJECT / "policies" / "roles.yaml").read_text(encoding="utf-8")
 WITH_REPORTS = SHIPPED.replace(
@@ -244,7 +245,8 @@ def test_cli_apply_records_version_with_diff(runner, tmp_path):
 
 def test_service_save_version_records_actor_and_stripped_roles(make_user):
     make_user("alice", ["viewer"])
-    without_viewer = SHIPPED.replace("    inherits: [viewer]\n", "").replace(
+    # the shipped tests (SPEC §14) name viewer: removing it removes them too
+    without_viewer = without_tests(SHIPPED).replace("    inherits: [viewer]\n", "").replace(
         "  viewer:\n    description: Reads documents\n    scopes: [profile, documents:read]\n", ""
     )
 

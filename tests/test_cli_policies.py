@@ -40,8 +40,7 @@ EXPECTED_ERRORS = [
 # a role that grants nothing: valid, with exactly two warnings.
 SHIPPED = (PROJECT / "policies" / "roles.yaml").read_text(encoding="utf-8")
 VALID_WITH_WARNINGS = (
-    SHIPPED.replace("roles:\n", "  unused: Nobody has it\nroles:\n", 1)
-    + "  empty:\n    scopes: []\n"
+    SHIPPED.replace("tests:", "  unused: Nobody has it\ntests:", 1) + "  empty:\n    scopes: []\n"
 )
 
 

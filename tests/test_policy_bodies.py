@@ -10,8 +10,9 @@ from authserver.policy import load_policy_yaml
 from authserver.policy.bodies import JSON, YAML, BodyError, decode, parse_json, read_role
 from authserver.policy.edits import from_body, with_role, without_role
 from tests.support.admin import DEFAULT_YAML
+from tests.support.policy_text import without_tests
 
-BASE = load_policy_yaml(DEFAULT_YAML).policy
+BASE = load_policy_yaml(without_tests(DEFAULT_YAML)).policy
 
 
 def messages(exc: BodyError) -> list[str]:

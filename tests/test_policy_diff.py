@@ -7,8 +7,12 @@ from pathlib import Path
 import pytest
 
 from authserver.policy import PolicyDiff, diff_policies, load_policy_yaml
+from tests.support.policy_text import without_tests
 
-DEFAULT = (Path(__file__).resolve().parent.parent / "policies" / "roles.yaml").read_text()
+# The engine's diff, not the shipped tests (which name roles and scopes these edits drop).
+DEFAULT = without_tests(
+    (Path(__file__).resolve().parent.parent / "policies" / "roles.yaml").read_text()
+)
 
 
 def load(text: str):

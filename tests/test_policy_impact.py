@@ -15,8 +15,11 @@ from authserver.policy.impact import (
     impact_of,
     merge_groups,
 )
+from tests.support.policy_text import without_tests
 
-DEFAULT = (Path(__file__).resolve().parent.parent / "policies" / "roles.yaml").read_text()
+DEFAULT = without_tests(
+    (Path(__file__).resolve().parent.parent / "policies" / "roles.yaml").read_text()
+)
 
 
 def load(text: str):

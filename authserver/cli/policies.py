@@ -18,7 +18,9 @@ from authserver.services import policy_admin, policy_preview, policy_store
 from authserver.services.policy_admin import YAML, WriteOptions
 from authserver.services.policy_errors import PolicyInvalid, RolesInUse
 
-group = click.Group("policies", help="Validate, apply and export role policies.")
+group = click.Group("policies", help="Validate, test, apply and export role policies.")
+#: names of a group's holders a dry run shows (the admin API's preview gives 20)
+NAMES_SHOWN = 5
 
 
 def _read(path: str) -> str:
@@ -180,7 +182,8 @@ def impact_lines(impact) -> list[str]:
             changes.append(f"lose {' '.join(found.loses)}")
         if found.gains:
             changes.append(f"gain {' '.join(found.gains)}")
-        names = ", ".join(group.sample) + (", ..." if group.count > len(group.sample) else "")
+        shown = group.sample[:NAMES_SHOWN]
+        names = ", ".join(shown) + (", ..." if group.count > len(shown) else "")
         roles = ", ".join(group.roles)
         lines.append(f"  {group.count} {noun} holding [{roles}] {' and '.join(changes)} ({names})")
     for role, count in impact.roles_removed_held.items():
@@ -197,9 +200,6 @@ def diff_lines(changes: PolicyDiff) -> list[str]:
     lines += [f"scope description changed: {name}" for name in changes.scopes_changed]
     lines += [f"role added: {name}" for name in changes.roles_added]
     lines += [f"role removed: {name}" for name in changes.roles_removed]
-    lines += [f"test added: {name}" for name in changes.tests_added]
-    lines += [f"test removed: {name}" for name in changes.tests_removed]
-    lines += [f"test changed: {name}" for name in changes.tests_changed]
     for name, change in changes.roles_changed.items():
         if "description" in change:
             old, new = change["description"]
@@ -211,6 +211,9 @@ def diff_lines(changes: PolicyDiff) -> list[str]:
         ):
             if part in change:
                 lines.append(f"role {name}: {label} {_delta(change[part])}")
+    lines += [f"test added: {name}" for name in changes.tests_added]
+    lines += [f"test removed: {name}" for name in changes.tests_removed]
+    lines += [f"test changed: {name}" for name in changes.tests_changed]
     return lines
 
 

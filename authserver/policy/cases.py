@@ -136,7 +136,7 @@ def _check_test(
         client = _names(item["client_scopes"], (*path, "client_scopes"), "scope", declared, rep)
     grants = _names(item.get("grants", []), (*path, "grants"), "scope", declared, rep)
     denies = _names(item.get("denies", []), (*path, "denies"), "scope", declared, rep)
-    if not grants and not denies:
+    if all(item.get(key) in (None, []) for key in ("grants", "denies")):
         rep.error(path, f"test {name!r} checks nothing: give it 'grants' or 'denies'")
     both = set(grants) & set(denies)
     for scope in sorted(both):
