@@ -131,6 +131,8 @@ class Server:
             str(BIN / "gunicorn"), "--no-control-socket", "-w", "2", "-k", "sync",
             "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT / "bench"), "bare_app:app",
         ]  # fmt: skip
+        if os.path.isdir("/dev/shm"):  # as config/gunicorn.conf.py: the same worker settings
+            command[-1:-1] = ["--worker-tmp-dir", "/dev/shm"]
         log = Path(tempfile.gettempdir()) / "authserver-bench-bare.log"
         return cls(command, dict(os.environ), f"http://127.0.0.1:{port}", log)
 

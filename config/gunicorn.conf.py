@@ -39,6 +39,11 @@ workers = _workers(os.environ.get("AUTHSERVER_WORKERS", "2"))
 wsgi_app = "wsgi:app"
 pythonpath = str(ROOT)  # wsgi.py is importable whatever the working directory
 worker_class = "sync"
+# Each worker's heartbeat touches a file (os.utime) at every turn of its loop, once per
+# request. On a disk-backed filesystem that update goes through the journal and waits
+# whenever another process's fsync is committing it (a database on the same disk); in
+# memory it never waits (gunicorn's documentation advises tmpfs here).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 timeout = 30
 graceful_timeout = 20
 # gunicorn 27 opens a control socket at one fixed path: several instances on one host would
