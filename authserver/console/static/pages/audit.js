@@ -7,7 +7,8 @@ export const title = "Audit";
 const KINDS = [
     "login.success", "login.failure", "token.refresh", "token.reuse_detected", "token.revoked",
     "policy.version", "user.created", "user.roles_changed", "user.password_changed", "user.disabled",
-    "user.enabled", "user.unlocked", "user.tokens_revoked", "client.created", "client.deleted",
+    "user.enabled", "user.unlocked", "user.tokens_revoked", "client.created", "client.roles_changed",
+    "client.disabled", "client.enabled", "client.secret_rotated", "client.deleted", "client.updated",
 ];
 
 export async function show(main) {
