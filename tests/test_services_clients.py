@@ -190,3 +190,12 @@ def test_deleting_a_client_deletes_its_roles(app) -> None:
     clients.delete(client.client_id)
 
     assert db.session.execute(select(func.count()).select_from(ClientRole)).scalar() == 0
+
+
+def test_generated_client_ids_never_start_with_a_dash() -> None:
+    """A leading "-" made `authserver clients disable ID` read the id as an option; without
+    the rule, about 30 of 2000 ids would start with one."""
+    ids = [clients.new_client_id() for _ in range(2000)]
+
+    assert not [client_id for client_id in ids if client_id.startswith("-")]
+    assert len(set(ids)) == 2000 and all(clients.CLIENT_ID.fullmatch(i) for i in ids)

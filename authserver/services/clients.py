@@ -101,7 +101,7 @@ def create(
     roles = users.check_roles(roles)
     secret = None if public else new_secret(32)
     client = Client(
-        client_id=client_id or secrets.token_urlsafe(16),
+        client_id=client_id or new_client_id(),
         name=name,
         secret_digest=digest(secret) if secret else None,
         grant_types=" ".join(grant_types),
@@ -116,6 +116,15 @@ def create(
     )
     db.session.commit()
     return client, secret
+
+
+def new_client_id() -> str:
+    """128 random bits, URL-safe, never starting with "-": a command line would take such an
+    id for an option (``authserver clients disable -x...`` failed one time in 64)."""
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def _same_name(name: str) -> str | None:
