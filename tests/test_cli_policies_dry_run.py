@@ -32,7 +32,7 @@ def test_dry_run_prints_who_gains_and_loses_what_and_stores_nothing(runner, tmp_
         "impact:",
         "  12 users holding [editor] lose documents:write and gain documents:delete "
         "(ed0000, ed0001, ed0002, ed0003, ed0004, ...)",
-        "  1 user holding [editor, viewer] lose documents:write and gain documents:delete "
+        "  1 user holding [editor, viewer] loses documents:write and gains documents:delete "
         "(pair0000)",
         "tests: 3 passed, 0 failed",
         "dry run: nothing stored; apply would store it",

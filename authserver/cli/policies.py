@@ -177,11 +177,12 @@ def impact_lines(impact) -> list[str]:
     for found in impact.groups:
         group = found.group
         noun = group.kind if group.count == 1 else f"{group.kind}s"
+        ending = "s" if group.count == 1 else ""  # 1 user loses, 2 users lose
         changes = []
         if found.loses:
-            changes.append(f"lose {' '.join(found.loses)}")
+            changes.append(f"lose{ending} {', '.join(found.loses)}")
         if found.gains:
-            changes.append(f"gain {' '.join(found.gains)}")
+            changes.append(f"gain{ending} {', '.join(found.gains)}")
         shown = group.sample[:NAMES_SHOWN]
         names = ", ".join(shown) + (", ..." if group.count > len(shown) else "")
         roles = ", ".join(group.roles)
