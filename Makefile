@@ -42,6 +42,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_policy.py
+	$(BIN)/python bench/bench_preview.py
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_dpop.py
 	$(BIN)/python bench/bench_kit.py
