@@ -131,11 +131,11 @@ def _groups_query(holders: Holders, affected: list[str], sample_size: int) -> Se
             .group_by(per.c.role_key)
             .order_by(per.c.role_key)
         )
-    role_key = func.group_concat(holders.role, SEPARATOR).over(
+    ordered_key = func.group_concat(holders.role, SEPARATOR).over(
         partition_by=holders.owner, order_by=holders.role, rows=(None, None)
     )
     sets = (
-        select(holders.owner.label("principal"), role_key.label("role_key"))
+        select(holders.owner.label("principal"), ordered_key.label("role_key"))
         .where(holders.owner.in_(holding))
         .distinct()
         .subquery("sets")
