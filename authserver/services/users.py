@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import joinedload
 
 from authserver import live
@@ -193,15 +193,32 @@ def list_all() -> list[User]:
     return list(db.session.execute(select(User).order_by(User.username)).scalars())
 
 
-def list_page(limit: int, after: str | None = None, role: str | None = None) -> list[User]:
+def list_page(
+    limit: int, after: str | None = None, role: str | None = None, prefix: str | None = None
+) -> list[User]:
     """Up to ``limit`` users by username, those after ``after`` only, holding ``role`` if
-    given: keyset pagination, stable while users are added."""
+    given, whose name starts with ``prefix`` (any case) if given: keyset pagination,
+    stable while users are added."""
     query = select(User).order_by(User.username).limit(limit)
     if after is not None:
         query = query.where(User.username > after)
     if role is not None:
         query = query.where(User.role_rows.any(UserRole.role == role))
+    if prefix:
+        query = query.where(_starts_with(canonical(prefix)))
     return list(db.session.execute(query).scalars())
+
+
+def _starts_with(prefix: str) -> ColumnElement[bool]:
+    """``lower(username)`` starts with ``prefix`` (already case-folded), ``%`` and ``_``
+    taken literally. Byte order (COLLATE "C") on PostgreSQL, whatever the database's
+    collation: a prefix is a byte range there, the form an index on
+    ``lower(username) COLLATE "C"`` serves (SQLite's LIKE compares ASCII without case)."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    lowered = func.lower(User.username)
+    if db.session.get_bind().dialect.name == "postgresql":
+        lowered = lowered.collate("C")
+    return lowered.like(pattern, escape="\\")
 
 
 def authenticate(username: str, password: str) -> User | None:

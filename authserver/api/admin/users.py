@@ -18,6 +18,8 @@ from authserver.services import users
 from authserver.services.errors import Invalid
 from authserver.web.errors import render_errors_with, render_problem
 
+MAX_PREFIX = 150  # the longest username (users.USERNAME)
+
 bp = Blueprint("admin_users", __name__, url_prefix="/admin")
 render_errors_with(bp, render_problem)
 
@@ -46,11 +48,15 @@ def _username_cursor(text: str) -> str | None:
 @bp.get("/users")
 @require_scopes("users:read")
 def list_users() -> Response:
-    """Users by username, optionally only those holding ``role``; paginated (``limit``,
+    """Users by username, optionally only those holding ``role`` and those whose username
+    starts with ``q`` (case-insensitive, ``%`` and ``_`` literal); paginated (``limit``,
     ``cursor``, ``next_cursor``), so new users never shift a later page."""
     limit = params.limit_param()
     after = params.cursor_param(_username_cursor)
-    rows = users.list_page(limit + 1, after, params.text_param("role"))
+    prefix = params.text_param("q")
+    if prefix is not None and len(prefix) > MAX_PREFIX:
+        raise params.invalid_param("q", f"longer than {MAX_PREFIX} characters")
+    rows = users.list_page(limit + 1, after, params.text_param("role"), prefix)
     page, next_cursor = params.page(rows, limit, key=lambda user: user.username)
     return jsonify(users=[user_json(user) for user in page], next_cursor=next_cursor)
 
