@@ -220,3 +220,17 @@ def test_preview_groups_clients_apart_from_users(client, admin):
     assert group(body, ["editor"], kind="user")["count"] == 2
     kinds = [g["kind"] for g in body["impact"]["groups"]]
     assert kinds == sorted(kinds, key=lambda kind: kind != "user")  # users first
+
+
+def test_preview_gains_and_losses_are_what_the_token_endpoint_then_grants(
+    client, admin, make_token
+):
+    """Preview, save, and ask the token endpoint: the difference is what the preview said."""
+    before = set(make_token("bob", ("editor",))["scope"].split())
+    body = preview(client, admin, EDITORS_CANNOT_WRITE)
+    bob = group(body, ["editor"])
+    saved = client.put("/admin/policy", headers=writing(admin, 1), data=EDITORS_CANNOT_WRITE)
+    assert saved.status_code == 200, saved.get_json()
+    after = set(make_token("bob")["scope"].split())
+    assert set(bob["loses"]) == before - after == {"documents:write"}
+    assert set(bob["gains"]) == after - before == {"documents:delete"}
