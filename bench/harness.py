@@ -32,16 +32,18 @@ def free_port() -> int:
 
 
 def bench_database_url() -> str:
-    """SQLite in a temporary folder, or a fresh ``authserver_bench`` PostgreSQL database."""
+    """SQLite in a temporary folder, or a fresh ``authserver_bench`` PostgreSQL database
+    (``AUTHSERVER_BENCH_DATABASE`` names another: two benches at once on one server)."""
     url = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
     if not url:
         return ""
     import psycopg
 
+    name = os.environ.get("AUTHSERVER_BENCH_DATABASE", "authserver_bench")
     with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS authserver_bench")
-        connection.execute("CREATE DATABASE authserver_bench")
-    return url.rsplit("/", 1)[0] + "/authserver_bench"
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
 
 
 @dataclass
