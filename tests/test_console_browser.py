@@ -17,7 +17,7 @@ from sqlalchemy import select
 from authserver.console import client as console_client
 from authserver.extensions import db
 from authserver.models import AuditEvent, User, UserRole
-from authserver.services import audit, policy_store, users
+from authserver.services import audit, clients, policy_store, users
 from authserver.services.policy_admin import WriteOptions, put_role
 from tests.support import PASSWORD
 from tests.support.browser import skip_reason, watch
@@ -34,7 +34,7 @@ else:  # the module still imports, and every test skips with the reason
     expect = None
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
-PAGES = ("Policy", "Versions", "Roles", "Users", "Explain", "Audit")
+PAGES = ("Policy", "Versions", "Roles", "Users", "Explain", "Audit", "Clients")
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_the_console_is_usable_with_the_keyboard_alone(site, browser):
     page.get_by_role("link", name="Users").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Users")
-    page.get_by_label("Username (exact)").focus()
+    page.get_by_label("Username starts with").focus()
     page.keyboard.type("bob")
     page.keyboard.press("Enter")
     expect(page.locator("#users tbody tr")).to_have_count(1)
@@ -715,3 +715,165 @@ def test_no_page_reports_a_csp_violation_and_every_field_is_labelled(site, brows
     )
     page.wait_for_function("window.__violations.length > 0")
     assert console.violations()
+
+
+# -- search as you type, clients -------------------------------------------------------------
+
+
+def users_requests(console) -> list[str]:
+    return [url for url in console.requests if "/admin/users?" in url]
+
+
+def test_users_are_found_by_prefix_as_the_admin_types(site, browser):
+    for name in ("carol", "Carla", "CARMEN", "dave", "oscar"):
+        in_app(site, users.create, name, PASSWORD, ["viewer"])
+    in_app(site, users.create, "carl", PASSWORD, ["editor"])
+    console = signed_in(browser, site)
+    page = console.page
+    go(console, "Users")
+    rows = page.locator("#users td.username")
+    expect(rows).to_have_count(8)
+    before = len(users_requests(console))
+
+    page.get_by_label("Username starts with").press_sequentially("cAR", delay=20)  # no Enter
+
+    expect(rows).to_have_text(["CARMEN", "Carla", "carl", "carol"], use_inner_text=True)
+    asked = users_requests(console)[before:]
+    assert asked[-1].endswith("q=cAR")  # the prefix as typed: the server ignores case
+    assert len(asked) < 3  # debounced: not one request per key
+    page.get_by_label("Holding role").select_option("viewer")  # combines with the prefix
+    expect(rows).to_have_text(["CARMEN", "Carla", "carol"])
+    page.get_by_label("Username starts with").press_sequentially("o")
+    expect(rows).to_have_text(["carol"])
+    page.get_by_label("Username starts with").fill("x_")
+    expect(page.locator("#user-results")).to_have_text("No user matches.Previous pageNext page")
+    console.assert_clean()
+
+
+def client_token(site, client_id: str, secret: str) -> requests.Response:
+    return requests.post(
+        f"{site.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=10,
+    )
+
+
+def make_client(site, name: str = "reports", roles=("viewer",)) -> str:
+    def create() -> str:
+        _, secret = clients.create(name, ["client_credentials"], roles=roles, client_id=name)
+        return secret
+
+    return in_app(site, create)
+
+
+def manage_client(console, name: str) -> None:
+    go(console, "Clients")
+    console.page.get_by_role("button", name=f"Manage {name}").click()
+    expect(console.page.locator("#client-detail h2")).to_have_text(f"Client {name}")
+
+
+def test_a_clients_roles_edited_then_disabled_enabled_and_deleted(site, browser):
+    make_client(site)
+    make_client(site, "backup", roles=())
+    console = signed_in(browser, site)
+    page = console.page
+    manage_client(console, "reports")
+    detail = page.locator("#client-detail")
+    facts = page.locator("#client-facts")
+    expect(facts).to_contain_text("Rolesviewer")
+
+    detail.get_by_label("editor").check()
+    detail.get_by_label("viewer").uncheck()
+    detail.get_by_role("button", name="Save roles").click()
+    expect(page.locator("#status")).to_contain_text("reports now holds: editor.")
+    expect(facts).to_contain_text("Roleseditor")
+    expect(page.locator("#clients tbody tr", has_text="reports")).to_contain_text("editor")
+    assert in_app(site, lambda: clients.get("reports").roles) == ["editor"]
+
+    page.get_by_role("button", name="Disable").click()
+    expect(facts).to_contain_text("Statusdisabled")
+    assert in_app(site, lambda: clients.get("reports").disabled) is True
+    page.get_by_role("button", name="Enable").click()
+    expect(facts).to_contain_text("Statusactive")
+    assert in_app(site, lambda: clients.get("reports").disabled) is False
+
+    page.get_by_role("button", name="Delete…").click()
+    confirm = page.locator("#delete-confirm")
+    expect(confirm).to_contain_text("This cannot be undone")
+    expect(page.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Enter")  # Cancel, from the keyboard
+    expect(confirm).to_be_empty()
+    assert in_app(site, clients.find_any, "reports") is not None
+    page.get_by_role("button", name="Delete…").click()
+    page.get_by_role("button", name="Delete reports for good").click()
+    expect(page.locator("#status")).to_contain_text("reports is deleted")
+    expect(page.locator("#clients td.client-id")).not_to_contain_text(["reports"])
+    expect(page.locator("#clients td.client-id", has_text="backup")).to_have_count(1)
+    assert in_app(site, clients.find_any, "reports") is None
+    console.assert_clean()
+
+
+def test_a_rotated_secret_is_shown_once_and_the_old_one_stops_working(site, browser):
+    old = make_client(site)
+    assert client_token(site, "reports", old).status_code == 200
+    console = signed_in(browser, site)
+    page = console.page
+    manage_client(console, "reports")
+
+    page.get_by_role("button", name="Rotate secret").click()
+    box = page.locator("#client-secret")
+    expect(box).to_contain_text("it will not be shown again")
+    new = page.locator("#new-secret").inner_text()
+    assert new and new != old
+    assert client_token(site, "reports", old).status_code == 401
+    answer = client_token(site, "reports", new)
+    assert answer.status_code == 200 and "access_token" in answer.json()
+    rotated = [r for r in console.responses if r.url.endswith("/rotate-secret")]
+    assert [r.headers["cache-control"] for r in rotated] == ["no-store"]
+
+    go(console, "Users")  # leaving the page wipes the secret
+    assert new not in page.content()
+    go(console, "Clients")
+    expect(box).to_be_empty()
+    assert new not in page.content()
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    manage_client(console, "reports")  # a second look shows no secret
+    expect(page.locator("#client-facts")).to_contain_text("confidential")
+    assert new not in page.content()
+    console.assert_clean()
+
+
+def test_a_viewer_with_clients_read_only_sees_no_write_control(site, browser):
+    options = WriteOptions(actor="test")
+    in_app(site, put_role, "client-auditor", "scopes: [clients:read]\n", "yaml", options)
+    in_app(site, users.create, "carol", PASSWORD, ["client-auditor"])
+    make_client(site)
+    console = signed_in(browser, site, "carol")
+    page = console.page
+    expect(page.get_by_role("navigation").get_by_role("link")).to_have_text(["Clients"])
+
+    manage_client(console, "reports")
+    expect(page.get_by_text("Read only: changing clients needs the clients:write scope")).to_be_visible()
+    for name in ("Save roles", "Disable", "Enable", "Rotate secret", "Delete…"):
+        assert page.get_by_role("button", name=name).count() == 0, name
+    assert page.locator("#client-detail input").count() == 0
+    console.assert_clean()
+
+
+def test_a_client_name_holding_markup_is_shown_as_text(site, browser):
+    in_app(site, lambda: clients.create(HOSTILE, ["client_credentials"], client_id="hostile"))
+    console = signed_in(browser, site)
+    page = console.page
+    go(console, "Clients")
+    names = page.locator("#clients td.client-name")
+    expect(names).to_have_text(["Admin console (built in)", HOSTILE])  # by client id
+
+    page.get_by_role("button", name=f"Manage {HOSTILE}").click()
+    expect(page.locator("#client-detail h2")).to_have_text(f"Client {HOSTILE}")
+    expect(page.locator("#client-facts")).to_contain_text(HOSTILE)
+    page.get_by_role("button", name="Delete…").click()
+    expect(page.locator("#delete-confirm")).to_contain_text(f"Delete the client {HOSTILE}")
+    assert page.locator("main img, main script").count() == 0
+    assert not [url for url in console.requests if url.rstrip("/").endswith("/x")]
+    console.assert_clean()

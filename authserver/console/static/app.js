@@ -13,6 +13,7 @@ const PAGES = [
     { path: "users", title: "Users", needs: ["users:read"], load: () => import("./pages/users.js") },
     { path: "explain", title: "Explain", needs: ["users:read", "policies:read"], load: () => import("./pages/explain.js") },
     { path: "audit", title: "Audit", needs: ["audit:read"], load: () => import("./pages/audit.js") },
+    { path: "clients", title: "Clients", needs: ["clients:read"], load: () => import("./pages/clients.js") },
 ];
 
 const main = document.getElementById("main");

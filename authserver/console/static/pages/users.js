@@ -1,5 +1,5 @@
-// Users: search (an exact username, or everyone holding a role), pages, and for one user:
-// roles, disable, enable, unlock and revoke tokens.
+// Users: search as you type (a username prefix, any case: `q=`; and/or a role), pages, and
+// for one user: roles, disable, enable, unlock and revoke tokens.
 
 import { call } from "../api.js";
 import { el, field, fill, problemBox, say, when } from "../dom.js";
@@ -7,6 +7,7 @@ import * as session from "../session.js";
 
 export const title = "Users";
 const PAGE = 20;
+const DEBOUNCE_MS = 250; // one request once typing pauses, not one per key
 
 function status(user) {
     const parts = [];
@@ -22,7 +23,7 @@ export async function show(main) {
         const roles = await call("/roles");
         if (roles.ok) roleNames = roles.data.roles.map((r) => r.name);
     }
-    const nameInput = el("input", { id: "user-search", type: "search", autocomplete: "off" });
+    const nameInput = el("input", { id: "user-search", type: "search", autocomplete: "off", spellcheck: "false" });
     const roleInput = roleNames
         ? el("select", { id: "role-filter" }, el("option", { value: "", text: "any role" }), roleNames.map((r) => el("option", { value: r, text: r })))
         : el("input", { id: "role-filter", type: "text" });
@@ -30,19 +31,37 @@ export async function show(main) {
     const detail = el("section", { id: "user-detail" });
     const pages = []; // cursors of the pages shown so far
     let filters = {};
+    let asked = 0; // the latest request: an older answer arriving late is dropped
 
     async function page(cursor) {
+        const mine = ++asked;
+        const answer = await call("/users", { query: { limit: PAGE, cursor, role: filters.role, q: filters.prefix } });
+        if (mine !== asked) return;
         fill(detail);
-        if (filters.username) {
-            const one = await call(`/users/${encodeURIComponent(filters.username)}`);
-            if (one.status === 404) return fill(results, el("p", { text: `No user named ${filters.username}.` }));
-            if (!one.ok) return fill(results, problemBox(one.problem));
-            return draw([one.data], null);
-        }
-        const answer = await call("/users", { query: { limit: PAGE, cursor, role: filters.role } });
         if (!answer.ok) return fill(results, problemBox(answer.problem));
         draw(answer.data.users, answer.data.next_cursor);
     }
+
+    function search() {
+        clearTimeout(typing);
+        filters = { prefix: nameInput.value.trim(), role: roleInput.value.trim() };
+        pages.length = 0;
+        pages.push(null);
+        return page(null);
+    }
+
+    let typing;
+    let typed = null; // the prefix last searched, so a key that changes nothing asks nothing
+    nameInput.addEventListener("input", () => {
+        clearTimeout(typing);
+        typing = setTimeout(() => {
+            if (nameInput.value.trim() !== typed) {
+                typed = nameInput.value.trim();
+                search();
+            }
+        }, DEBOUNCE_MS);
+    });
+    roleInput.addEventListener("change", () => search());
 
     function draw(users, next) {
         const previous = el("button", { type: "button", class: "secondary", text: "Previous page", disabled: pages.length < 2 });
@@ -178,14 +197,12 @@ export async function show(main) {
             on: {
                 submit: (event) => {
                     event.preventDefault();
-                    filters = { username: nameInput.value.trim(), role: roleInput.value.trim() };
-                    pages.length = 0;
-                    pages.push(null);
-                    page(null);
+                    typed = nameInput.value.trim();
+                    search();
                 },
             },
         },
-        field("Username (exact)", nameInput),
+        field("Username starts with", nameInput, "Any case; results follow as you type."),
         field("Holding role", roleInput),
         el("button", { type: "submit", text: "Search" }),
     );
