@@ -13,7 +13,7 @@ the server. Prints ratios, all measured in one run.
    subscribers are the kit's own follower threads, in a process of their own.
 
 SQLite by default; PostgreSQL when AUTHSERVER_TEST_DATABASE_URL is set (a fresh database
-``authserver_bench`` next to it). Needs wrk.
+``authserver_bench_kit`` next to it). Needs wrk.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from harness import (  # noqa: E402
     BIN,
     ROOT,
     Server,
-    bench_database_url,
     free_port,
     login,
     prepare,
@@ -44,6 +43,23 @@ from harness import (  # noqa: E402
 )
 
 SUBSCRIBERS = 100
+DATABASE = "authserver_bench_kit"  # its own: other benches use authserver_bench
+
+
+def bench_database_url() -> str:
+    """SQLite (empty: a temporary file), or a fresh PostgreSQL database of this bench's own
+    next to AUTHSERVER_TEST_DATABASE_URL."""
+    url = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
+    if not url:
+        return ""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DATABASE}")
+    return url.rsplit("/", 1)[0] + "/" + DATABASE
+
+
 SERVER_THREADS = "--worker-class gthread --threads 64"
 
 
