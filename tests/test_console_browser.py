@@ -854,7 +854,8 @@ def test_a_viewer_with_clients_read_only_sees_no_write_control(site, browser):
     expect(page.get_by_role("navigation").get_by_role("link")).to_have_text(["Clients"])
 
     manage_client(console, "reports")
-    expect(page.get_by_text("Read only: changing clients needs the clients:write scope")).to_be_visible()
+    read_only = page.get_by_text("Read only: changing clients needs the clients:write scope")
+    expect(read_only).to_be_visible()
     for name in ("Save roles", "Disable", "Enable", "Rotate secret", "Delete…"):
         assert page.get_by_role("button", name=name).count() == 0, name
     assert page.locator("#client-detail input").count() == 0

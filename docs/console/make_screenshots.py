@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 from authserver.app import create_app  # noqa: E402
 from authserver.console import client as console_client  # noqa: E402
 from authserver.extensions import db  # noqa: E402
-from authserver.services import policy_store, users  # noqa: E402
+from authserver.services import clients, policy_store, users  # noqa: E402
 
 PASSWORD = "console demo password"
 VIEWPORT = {"width": 1280, "height": 860}
@@ -65,6 +65,13 @@ PEOPLE = [
     ("frank", ["viewer"]),
     ("grace", ["admin"]),
     ("heidi", ["viewer"]),
+]
+
+CLIENTS = [
+    ("reports-exporter", ["client_credentials"], ["viewer"], False),
+    ("nightly-backup", ["client_credentials"], ["editor"], False),
+    ("legacy-sync", ["client_credentials"], [], False),
+    ("mobile-app", ["password", "refresh_token"], [], True),
 ]
 
 
@@ -97,6 +104,9 @@ def build_site(folder: Path, port: int):
         for name, roles in PEOPLE:
             users.create(name, PASSWORD, roles)
         users.set_disabled("frank", True)
+        for name, grants, roles, public in CLIENTS:
+            clients.create(name, grants, roles=roles, public=public, client_id=name)
+        clients.set_disabled("legacy-sync", True)
     return app, base, settings
 
 
@@ -243,6 +253,9 @@ def shots(browser, base: str) -> list[str]:
     shoot("roles")
 
     page.get_by_role("link", name="Users").click()
+    page.get_by_role("button", name="Manage alice").wait_for()
+    page.get_by_label("Username starts with").press_sequentially("B", delay=50)  # no Enter
+    page.locator("#users tbody tr").filter(has_text="alice").wait_for(state="detached")
     page.get_by_role("button", name="Manage bob").click()
     page.locator("#user-detail h2").wait_for()
     shoot("users")
@@ -259,6 +272,12 @@ def shots(browser, base: str) -> list[str]:
     page.locator("#audit tbody tr button").first.click()
     page.locator("#audit-detail h2").wait_for()
     shoot("audit")
+
+    page.get_by_role("link", name="Clients").click()
+    page.get_by_role("button", name="Manage reports-exporter").click()
+    page.get_by_role("button", name="Rotate secret").click()
+    page.locator("#new-secret").wait_for()
+    shoot("clients")
     context.close()
     return made
 
