@@ -746,7 +746,7 @@ def test_users_are_found_by_prefix_as_the_admin_types(site, browser):
     page.get_by_label("Username starts with").press_sequentially("o")
     expect(rows).to_have_text(["carol"])
     page.get_by_label("Username starts with").fill("x_")
-    expect(page.locator("#user-results")).to_have_text("No user matches.Previous pageNext page")
+    expect(page.locator("#user-results")).to_contain_text("No user matches.")
     console.assert_clean()
 
 

@@ -93,6 +93,9 @@ function signInPage(message) {
 let rendering = 0;
 
 async function route() {
+    // Every route ends any page still loading: a page that finishes after a sign-out (or a
+    // later navigation) must not replace what is shown now.
+    const mine = ++rendering;
     drawChrome();
     if (!session.signedIn()) {
         signInPage();
@@ -108,7 +111,6 @@ async function route() {
         location.replace(`#/${pages[0].path}`);
         return;
     }
-    const mine = ++rendering;
     document.title = `${entry.title} · authserver console`;
     fill(main, el("p", { class: "loading", text: "Loading…" }));
     const holder = el("div");
