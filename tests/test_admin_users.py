@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from authserver.api.admin import users as users_api
 from authserver.extensions import db
 from authserver.models import User
 from authserver.services import audit, users
@@ -366,3 +367,13 @@ def test_revoke_tokens_ends_access_tokens_already_issued(client, admin, make_tok
     client.post("/admin/users/bob/revoke-tokens", headers=admin)
 
     assert client.get("/api/me", headers=bearer(token)).status_code == 401
+
+
+def test_the_openapi_document_describes_the_prefix_search(client) -> None:
+    operation = client.get("/openapi.json").get_json()["paths"]["/admin/users"]["get"]
+
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert set(parameters) == {"limit", "cursor", "role", "q"}
+    assert parameters["q"]["in"] == "query"
+    assert parameters["q"]["schema"]["maxLength"] == users_api.MAX_PREFIX
+    assert "starts with ``q``" in operation["description"]

@@ -37,6 +37,23 @@ RULE_VARIABLE = re.compile(
     r"(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>"
 )
 IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
+_PAGE = [
+    {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    {"in": "query", "name": "cursor", "schema": {"type": "string"}},
+]
+#: Query parameters by endpoint, for the lists people search (the view's docstring says more).
+QUERY_PARAMETERS: dict[str, list[dict]] = {
+    "admin_users.list_users": [
+        *_PAGE,
+        {"in": "query", "name": "role", "schema": {"type": "string"}},
+        {
+            "in": "query",
+            "name": "q",
+            "description": "A username prefix, in any case; % and _ are literal.",
+            "schema": {"type": "string", "maxLength": 150},
+        },
+    ],
+}
 UNDECLARED = "Required by a route, but not declared by the live policy"
 
 
@@ -110,6 +127,8 @@ def _operation(app: Flask, rule: Rule, method: str, required: RequiredScopes | N
         operation["summary"] = summary.strip()
     if description.strip():
         operation["description"] = description.strip()
+    if rule.endpoint in QUERY_PARAMETERS:
+        operation["parameters"] = QUERY_PARAMETERS[rule.endpoint]
     if required is not None:
         operation["security"] = security(required)
         operation["responses"].update({"401": "Unauthorized", "403": "Forbidden"})
