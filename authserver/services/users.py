@@ -215,7 +215,7 @@ def _starts_with(prefix: str) -> ColumnElement[bool]:
     collation: a prefix is a byte range there, the form an index on
     ``lower(username) COLLATE "C"`` serves (SQLite's LIKE compares ASCII without case)."""
     pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    lowered = func.lower(User.username)
+    lowered: ColumnElement[str] = func.lower(User.username)
     if db.session.get_bind().dialect.name == "postgresql":
         lowered = lowered.collate("C")
     return lowered.like(pattern, escape="\\")
