@@ -24,8 +24,9 @@ the live policy: each role's effective scopes. ``keys``: each published signing 
 window (``activates``, ``retires``: a key verifies only tokens it signed while active,
 SPEC §13); a change of the key set (``keys rotate``, ``keys remove``) ends a held answer
 too, so a removed key is refused at a distance as fast as a disable.
-``max_token_lifetime``: the longest ``exp - iat`` the server accepts. Times are Unix
-seconds.
+``keys_version`` digests them: a follower that sends it back (``&keys=...``) with an
+older one gets its answer at once. ``max_token_lifetime``: the longest ``exp - iat`` the
+server accepts. Times are Unix seconds.
 
 **Long-polling** (``wait=SECONDS``, at most :data:`MAX_WAIT`): with nothing after SEQ the
 answer is held until a change arrives or the wait ends, so an idle feed costs one open
@@ -42,6 +43,7 @@ instances that serve the feed with threads (docs/deploy.md).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -214,6 +216,7 @@ def answer(since: int | None) -> dict:
     else:
         newest = max([since or 0, *(change.seq for change in changes)])
     named = {change.key for change in changes if change.kind == CLIENTS}
+    windows = _key_windows()
     return {
         "seq": newest,
         "snapshot": snapshot,
@@ -223,8 +226,15 @@ def answer(since: int | None) -> dict:
         # SPEC §13: a longer-lived token is refused whoever signed it; a follower that
         # prunes cut-offs after this long must refuse those too.
         "max_token_lifetime": current_app.config["ACCESS_TOKEN_TTL"] + CLOCK_SKEW,
-        "keys": _key_windows(),
+        "keys": windows,
+        "keys_version": _version(windows),
     }
+
+
+def _version(windows: dict) -> str:
+    """A short digest of the keys' windows: a follower sends it back (``keys=``)."""
+    text = json.dumps(windows, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _key_windows() -> dict[str, dict[str, int | None]]:
@@ -296,30 +306,42 @@ def changes() -> Response:
     since = None if since_value is None else int(since_value)
     wait = min(wait_value or 0.0, MAX_WAIT)
     threaded = bool(request.environ.get("wsgi.multithread"))
+    keys = state().keys
+    keys.reload_if_changed()
+    trusted = keys.verification_keys()  # before the answer: a change after it is seen
     first = answer(since)
     db.session.remove()  # hold no connection (nor SQLite read snapshot) while waiting
-    if first["changes"] or first["snapshot"] or wait <= 0 or not threaded:
+    # A follower that names the keys it knows (keys=keys_version) and knows old ones gets
+    # the answer at once: the keys changed between its last answer and this request.
+    stale_keys = request.args.get("keys", first["keys_version"]) != first["keys_version"]
+    if first["changes"] or first["snapshot"] or stale_keys or wait <= 0 or not threaded:
         if wait > 0 and not threaded and not first["changes"]:
             first["poll_after"] = POLL_AFTER
         return _json(first)
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app
     follow = watcher(app)
     return Response(
-        stream_with_context(_held(follow, since or 0, wait)),
+        stream_with_context(_held(follow, since or 0, wait, keys, trusted)),
         mimetype="application/json",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-def _held(follow: Watcher, since: int, wait: float) -> Iterator[str]:
-    """Newlines while nothing changes and this process's state is fresh; then the answer."""
+def _held(
+    follow: Watcher, since: int, wait: float, keys: SigningKeys, trusted: object
+) -> Iterator[str]:
+    """Newlines while nothing changes and this process's state is fresh; then the answer.
+    A change of the trusted keys (``trusted``: the set when the request came; the watcher
+    follows the file) ends it too."""
     deadline = time.monotonic() + wait
     follow.enter()
-    keys = follow.key_changes
+    bumps = follow.key_changes
     try:  # a follower that hangs up ends this at the next newline (GeneratorExit)
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or follow.wait(since, keys, min(HEARTBEAT, left)):
+            if left <= 0 or follow.wait(since, bumps, min(HEARTBEAT, left)):
+                break
+            if keys.verification_keys() is not trusted:
                 break
             if follow.fresh():
                 yield "\n"

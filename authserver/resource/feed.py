@@ -34,6 +34,9 @@ logger = logging.getLogger("authserver.resource")
 
 STARTING, OK, LOST = "starting", "ok", "lost"
 BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_REFUSED = 0.1, 2.0, 30.0
+#: An answer without changes that came back within QUICK seconds was not held (the keys
+#: changed, or a server that cannot hold): wait QUICK_PAUSE before asking again.
+QUICK, QUICK_PAUSE = 0.1, 0.25
 #: Prune entries whose tokens expired at most this often (seconds).
 PRUNE_EVERY = 30.0
 
@@ -69,6 +72,7 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pruned_at = time.monotonic()
+        self._keys_version: str | None = None
 
     # -- the request path -------------------------------------------------------------
     def fresh(self) -> bool:
@@ -117,10 +121,13 @@ class Follower:
     def _poll(self, since: int | None) -> tuple[int, float]:
         """One request: heartbeats confirm, the answer is applied; (new since, pause)."""
         query = {} if since is None else {"since": str(since), "wait": f"{self.wait:g}"}
+        if since is not None and self._keys_version:
+            query["keys"] = self._keys_version  # answered at once if the keys changed
         url = self.changes_url + ("?" + urllib.parse.urlencode(query) if query else "")
         request = urllib.request.Request(
             url, headers={"Authorization": self.authorization, "Accept": "application/json"}
         )
+        sent = time.monotonic()
         try:
             response = urllib.request.urlopen(request, timeout=self.read_timeout)
         except urllib.error.HTTPError as exc:
@@ -142,7 +149,10 @@ class Follower:
                 body = json.loads(line)
                 self._apply(body)
                 self._confirm(received)
-                return int(body["seq"]), float(body.get("poll_after") or 0)
+                pause = float(body.get("poll_after") or 0)
+                if not body["changes"] and received - sent < QUICK:
+                    pause = max(pause, QUICK_PAUSE)  # never a busy loop of empty answers
+                return int(body["seq"]), pause
 
     # -- applying ---------------------------------------------------------------------
     def _apply(self, body: dict[str, Any]) -> None:
@@ -172,6 +182,8 @@ class Follower:
             state.set_client_scopes(body.get("clients") or {})
         if self.on_answer is not None:
             self.on_answer(body)
+        version = body.get("keys_version")
+        self._keys_version = version if isinstance(version, str) else None
         now = time.monotonic()
         if now - self._pruned_at > PRUNE_EVERY:
             self._pruned_at = now
