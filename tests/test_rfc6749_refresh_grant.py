@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from authserver.models import AuditEvent, PolicyVersion, RefreshFamily, RefreshT
 from authserver.models.base import utcnow
 from authserver.services import clients, policy_store, users
 from tests.conftest import PASSWORD, basic_auth
+from tests.support.live import BOUND_SECONDS
 
 EDITOR_SCOPE = "profile documents:read documents:write"
 
@@ -258,7 +260,8 @@ def test_refresh_applies_a_policy_change(make_token, refresh) -> None:
 def test_refresh_at_another_instance_applies_a_policy_change_made_elsewhere(
     live_server, make_user, oauth_client
 ) -> None:
-    """Two apps on one database are two instances: no broadcast, the newest version wins."""
+    """Two apps on one database are two instances: the newest version wins there too, once
+    SPEC §12's bound has passed (the grant takes the policy from the live state)."""
     make_user("alice", ["viewer"])
     url, auth = f"{live_server.url}/oauth/token", (oauth_client.client_id, oauth_client.secret)
     form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
@@ -266,6 +269,7 @@ def test_refresh_at_another_instance_applies_a_policy_change_made_elsewhere(
     assert login["scope"] == "profile documents:read"
 
     set_viewer_scopes("profile")  # through this test's app, not the live server's
+    time.sleep(BOUND_SECONDS)
     response = requests.post(
         url,
         data={"grant_type": "refresh_token", "refresh_token": login["refresh_token"]},
