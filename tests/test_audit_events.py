@@ -246,8 +246,13 @@ def test_cli_apply_records_version_with_diff(runner, tmp_path):
 def test_service_save_version_records_actor_and_stripped_roles(make_user):
     make_user("alice", ["viewer"])
     # the shipped tests (SPEC §14) name viewer: removing it removes them too
-    without_viewer = without_tests(SHIPPED).replace("    inherits: [viewer]\n", "").replace(
-        "  viewer:\n    description: Reads documents\n    scopes: [profile, documents:read]\n", ""
+    without_viewer = (
+        without_tests(SHIPPED)
+        .replace("    inherits: [viewer]\n", "")
+        .replace(
+            "  viewer:\n    description: Reads documents\n    scopes: [profile, documents:read]\n",
+            "",
+        )
     )
 
     policy_store.save_version(without_viewer, actor="carol", strip_roles=True, comment="no viewer")
@@ -386,6 +391,28 @@ def test_event_rolled_back_with_its_transaction_is_neither_stored_nor_logged(app
 
     assert events("test.kind") == []
     assert not [r for r in caplog.records if r.name == "authserver.audit"]
+
+
+def test_appended_event_is_logged_at_commit_as_stored_and_not_after_a_rollback(app, caplog):
+    """audit.append (the grants' path, no ORM object) logs what record logs, at commit."""
+    caplog.set_level(logging.INFO, logger="authserver")
+
+    audit.append("test.kind", "root", "user:alice", {"n": 1}, client_id="c1")
+    audit.append("test.gone", "root", "user:bob")
+    assert not [r for r in caplog.records if r.name == "authserver.audit"]  # not yet
+    db.session.commit()
+    audit.append("test.gone", "root", "user:bob")
+    db.session.rollback()
+
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "authserver.audit"]
+    stored = events("test.kind") + events("test.gone")
+    assert lines == [event.to_dict() for event in sorted(stored, key=lambda e: e.id)]
+    assert len(lines) == 2 and lines[0]["details"] == {"n": 1} and lines[0]["client_id"] == "c1"
+
+
+def test_appended_details_that_name_a_credential_are_refused(app):
+    with pytest.raises(ValueError, match="credentials"):
+        audit.append("test.kind", "root", "user:alice", {"password": "x"})
 
 
 @pytest.mark.parametrize("key", sorted(audit.SECRET_KEYS))

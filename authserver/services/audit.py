@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from flask import g, has_request_context, request
-from sqlalchemy import Table, event, insert, select
+from sqlalchemy import CursorResult, Table, event, insert, select
 from sqlalchemy.orm import Session
 
 from authserver.extensions import db
@@ -50,7 +50,7 @@ def record(
 
 
 _EVENTS = cast(Table, AuditEvent.__table__)  # declared as a FromClause
-_INSERT = insert(_EVENTS).returning(_EVENTS.c.id)  # built once: grants append one each
+_INSERT = insert(_EVENTS)  # built once: grants append one each
 
 
 def append(
@@ -60,12 +60,16 @@ def append(
     details: Mapping[str, Any] | None = None,
     client_id: str | None = None,
 ) -> None:
-    """:func:`record` with ``commit=False``, without an ORM object: one ``INSERT ...
-    RETURNING id`` now, in the caller's transaction, logged once it commits. For the
-    token endpoint, where the unit of work's flush of an event cost more than its insert."""
+    """:func:`record` with ``commit=False``, without an ORM object: one ``INSERT`` now
+    (its id by ``RETURNING`` or the cursor's last row id, as the dialect gives it), in the
+    caller's transaction, logged once it commits. For the token endpoint, where the unit
+    of work's flush of an event cost more than its insert."""
     values = _values(kind, actor, subject, details, client_id)
     session = db.session()
-    event_id = session.execute(_INSERT, values).scalar_one()
+    result = cast(CursorResult[Any], session.execute(_INSERT, values))  # an INSERT's result
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT has one
+    event_id = key[0]
     session.info.setdefault(_PENDING, []).append(AuditEvent(id=event_id, **values).to_dict())
 
 
