@@ -522,8 +522,10 @@ def test_a_users_roles_edited_and_the_user_disabled(site, browser):
     detail.get_by_label("viewer").check()
     detail.get_by_label("editor").uncheck()
     detail.get_by_role("button", name="Save roles").click()
+    expect(page.locator("#status")).to_contain_text("bob now holds: viewer.")  # redrawn
     expect(page.locator("#user-facts")).to_have_text("Roles: viewer. Status: active.")
     page.get_by_role("button", name="Disable").click()
+    expect(page.locator("#status")).to_contain_text("bob is disabled")
     expect(page.locator("#user-facts")).to_have_text("Roles: viewer. Status: disabled.")
     expect(page.get_by_role("button", name="Enable")).to_be_visible()
 
@@ -575,10 +577,10 @@ def test_users_are_paged_and_searched(site, browser):
     expect(page.locator("#users caption")).to_have_text("Users, page 2")
     page.get_by_role("button", name="Previous page").click()
     expect(rows).to_have_count(20)
-    page.get_by_label("Holding role").select_option("editor")
-    page.get_by_role("button", name="Search").click()
+    page.get_by_label("Holding role").select_option("editor")  # searches at once
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("bob")
+    assert users_requests(console)[-1].endswith("role=editor")
     console.assert_clean()
 
 

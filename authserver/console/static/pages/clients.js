@@ -142,9 +142,9 @@ export async function show(main) {
             forgetSecret();
             const answer = await call(path + suffix, options);
             if (!answer.ok) return fill(out, problemBox(answer.problem));
-            say(message, "good");
             await refreshList();
             if (answer.data && answer.data.client_id && answer.data.grant_types) manage(answer.data);
+            say(message, "good"); // last: once it shows, nothing is still loading
         };
 
         if (canWrite) {
@@ -225,8 +225,8 @@ export async function show(main) {
                                 return fill(out, problemBox(answer.problem));
                             }
                             fill(detail);
-                            say(`${client.name} is deleted: its tokens have ended.`, "good");
                             await refreshList();
+                            say(`${client.name} is deleted: its tokens have ended.`, "good");
                         },
                     },
                 });

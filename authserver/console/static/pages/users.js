@@ -124,8 +124,11 @@ export async function show(main) {
                 facts.textContent = `Roles: ${user.roles.join(", ") || "none"}. Status: ${status(user)}.`;
             }
             fill(out);
+            // The list and the user redrawn first, then the message: once it shows, the
+            // page is done (nothing still loading that could replace what the admin reads).
+            await page(pages[pages.length - 1]);
+            await manageAgain(user);
             say(message(answer.data), "good");
-            page(pages[pages.length - 1]).then(() => manageAgain(user));
         };
         const parts = [heading, facts];
         if (canWrite) {
