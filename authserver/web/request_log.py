@@ -162,7 +162,7 @@ class LineWriter:
         lines = self._lines
         batch: list[str] = []
         key = stream = None
-        with HANDLER.lock:  # as Handler.handle: never interleaved with other lines
+        with _handler_lock():  # as Handler.handle: never interleaved with other lines
             while lines:
                 item_stream, line = lines.popleft()
                 item_key = _destination(item_stream)
@@ -185,6 +185,13 @@ class LineWriter:
             thread.join(wait)
             self._pid, self._thread = 0, None
         self.flush()
+
+
+def _handler_lock() -> threading.RLock:
+    """HANDLER's lock (made by ``Handler.__init__``; typeshed allows None)."""
+    lock = HANDLER.lock
+    assert lock is not None
+    return lock
 
 
 def _destination(stream) -> object:
