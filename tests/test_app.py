@@ -25,7 +25,7 @@ def test_each_app_has_its_own_server_protector_and_config(settings):
         assert first.config["ISSUER"] == first.config["AUDIENCE"] == "https://one.example"
         assert second.config["AUDIENCE"] == "https://two.example"
         grants = state(first).authorization_server._token_grants
-        assert len(grants) == 2  # password and refresh_token, registered once
+        assert len(grants) == 3  # password, refresh_token, client_credentials: registered once
     finally:
         for app in (first, second):
             with app.app_context():
