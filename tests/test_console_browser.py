@@ -30,6 +30,10 @@ pytestmark = [
 
 if skip_reason() is None:
     from playwright.sync_api import expect
+
+    # A loaded CI machine (two cores, several suites) can take seconds to paint a page:
+    # waits are for a state, so a generous bound costs nothing when the page is quick.
+    expect.set_options(timeout=20_000)
 else:  # the module still imports, and every test skips with the reason
     expect = None
 

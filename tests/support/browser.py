@@ -138,5 +138,5 @@ def watch(context: Any, base: str) -> Watched:
     page.on("dialog", on_dialog)
     page.on("request", lambda request: watched.requests.append(request.url))
     page.on("response", lambda response: watched.responses.append(response))
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(20_000)
     return watched
