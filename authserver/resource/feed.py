@@ -182,8 +182,8 @@ class Follower:
             state.set_client_scopes(body.get("clients") or {})
         if self.on_answer is not None:
             self.on_answer(body)
-        version = body.get("keys_version")
-        self._keys_version = version if isinstance(version, str) else None
+        keys_version = body.get("keys_version")
+        self._keys_version = keys_version if isinstance(keys_version, str) else None
         now = time.monotonic()
         if now - self._pruned_at > PRUNE_EVERY:
             self._pruned_at = now
