@@ -73,7 +73,11 @@ def test_make_run_serves_metadata_and_demo_credentials_work(server):
 
     assert metadata["issuer"] == base
     assert metadata["token_endpoint"] == f"{base}/oauth/token"
-    assert set(metadata["grant_types_supported"]) == {"password", "refresh_token"}
+    assert set(metadata["grant_types_supported"]) == {
+        "password",
+        "refresh_token",
+        "client_credentials",
+    }
     users, client_id, secret, _ = credentials(printed)
     password, role = users["alice"]
     token = requests.post(
