@@ -218,3 +218,12 @@ def test_list_of_a_broken_key_file_is_a_one_line_error(own_keys, runner):
     own_keys.write_text("{not json")
 
     assert_one_line_error(invoke(runner, "keys", "list"), str(own_keys))
+
+
+def test_remove_takes_a_kid_that_starts_with_a_dash(runner) -> None:
+    """A kid is a base64url thumbprint, so one in 64 starts with '-' (CI met one)."""
+    result = invoke(runner, "keys", "remove", "-wNotAKeyOfOurs")
+
+    assert result.exit_code == 1
+    assert "No such option" not in result.output
+    assert "-wNotAKeyOfOurs" in result.output

@@ -119,7 +119,9 @@ def _row(timing: Timing, now: float, retain: int) -> tuple[str, ...]:
     )
 
 
-@group.command("remove")
+# A kid is an RFC 7638 thumbprint (base64url): one in 64 starts with "-", which click would
+# otherwise take for an option.
+@group.command("remove", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 def remove(kid: str) -> None:
     """Drop key KID from the file now: every instance refuses the tokens it signed from its
