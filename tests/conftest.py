@@ -202,9 +202,15 @@ class LiveServer:
 @pytest.fixture
 def live_server(settings) -> Iterator[LiveServer]:
     """The app under a real WSGI server in a thread; its base URL is also the issuer."""
+    yield from serve_app(settings)
+
+
+def serve_app(settings: dict, **overrides) -> Iterator[LiveServer]:
+    """An app made with ``settings`` and ``overrides`` under a real WSGI server in a thread
+    (its base URL is also the issuer), closed afterwards: for fixtures to yield from."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app("testing", {**settings, "ISSUER": base})
+    app = create_app("testing", {**settings, "ISSUER": base, **overrides})
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -5,40 +5,21 @@ refused as Bearer, and the server-nonce flow."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
-from authserver.app import create_app
 from authserver.services import clients, users
-from tests.conftest import PASSWORD, LiveServer, close_app, free_port
+from tests.conftest import PASSWORD, LiveServer, serve_app
 from tests.support.node import run_script
 from tests.support.tokens import token_claims
 
 pytestmark = pytest.mark.processes
 
 
-def _serve(settings: dict, **overrides) -> Iterator[LiveServer]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app("testing", {**settings, "ISSUER": base, **overrides})
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(base, app)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        with app.app_context():
-            close_app(app)
-
-
 @pytest.fixture
 def nonce_server(settings) -> Iterator[LiveServer]:
-    yield from _serve(settings, DPOP_NONCE=True)
+    yield from serve_app(settings, DPOP_NONCE=True)
 
 
 def _public_client(server: LiveServer, name: str, mode: str) -> dict[str, str]:
