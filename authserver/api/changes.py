@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -54,7 +53,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
 from sqlalchemy import func, select
 
-from authserver import live
+from authserver import forks, live
 from authserver.extensions import db
 from authserver.live import log
 from authserver.live.state import CLIENTS
@@ -102,8 +101,8 @@ class Watcher:
         """A held answer begins: make sure the thread runs in this process."""
         with self.condition:
             self.waiters += 1
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
+            if self._pid != forks.pid():
+                self._pid = forks.pid()
                 thread = threading.Thread(target=self._run, name="changes-watcher")
                 thread.daemon = True
                 thread.start()
@@ -114,7 +113,7 @@ class Watcher:
 
     def _run(self) -> None:
         sync = live.live_sync(self.app)
-        pid = os.getpid()
+        pid = forks.pid()
         while True:
             with self.condition:
                 if self.waiters <= 0 or self._pid != pid:

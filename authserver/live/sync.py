@@ -10,7 +10,6 @@ fork, never the master).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from authserver import telemetry
+from authserver import forks, telemetry
 from authserver.live import feeds, log
 from authserver.live.clients import ClientRecords
 from authserver.live.state import Change, LiveState, ScopePolicy
@@ -75,7 +74,7 @@ class LiveSync:
     # -- the request path -------------------------------------------------------------
     def current(self) -> LiveState:
         """The state, fresh within ``stale_after``: the feed's word, or a sync right now."""
-        if self._pid != os.getpid():
+        if self._pid != forks.pid():
             self._start()
         state = self.state
         if self._local is not None:
@@ -196,7 +195,7 @@ class LiveSync:
     # -- lifecycle --------------------------------------------------------------------
     def _start(self) -> None:
         """In a new process (first use, or a fork): own connections, own feed thread."""
-        self._pid = os.getpid()
+        self._pid = forks.pid()
         self._local, self._feed, self._redis = None, None, None
         self._local_due = float("-inf")
         self.state.confirmed_at = float("-inf")  # nothing inherited is confirmed here
@@ -219,7 +218,7 @@ class LiveSync:
 
     def close(self) -> None:
         """Stop the feed thread and close this process's own connections."""
-        if self._pid == os.getpid():
+        if self._pid == forks.pid():
             if self._feed is not None:
                 self._feed.stop()
             if self._local is not None:

@@ -37,7 +37,6 @@ identity is the same Flask-Principal identity (``UserNeed``, ``RoleNeed``, ``Sco
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any, cast
@@ -45,6 +44,7 @@ from typing import Any, cast
 from flask import Flask, Response, jsonify
 from flask_principal import Principal
 
+from authserver import forks
 from authserver.resource import dpop, remote
 from authserver.resource import principal as identity_bridge
 from authserver.resource.challenges import TokenRejected
@@ -217,10 +217,10 @@ class ResourceServer:
         """In each process (first request, or the first after a fork): discover the
         server, and start following its feed."""
         follower, keys = self.follower, self.keys
-        if self._pid == os.getpid() and follower is not None and keys is not None:
+        if self._pid == forks.pid() and follower is not None and keys is not None:
             return follower, keys
         with self._lock:
-            if self._pid != os.getpid() or self.follower is None or self.keys is None:
+            if self._pid != forks.pid() or self.follower is None or self.keys is None:
                 self._start()
             assert self.follower is not None and self.keys is not None
             return self.follower, self.keys
@@ -248,7 +248,7 @@ class ResourceServer:
             on_answer=self._on_answer,
         )
         self.follower.start()
-        self._pid = os.getpid()
+        self._pid = forks.pid()
 
     def _on_answer(self, answer: dict[str, Any]) -> None:
         """What a feed answer says beside the live state: the longest token lifetime the
@@ -269,7 +269,7 @@ class ResourceServer:
         """How this process decides now, for a readiness route or a log: ``feed`` is
         ``ok`` (live state from the feed), ``starting`` or ``lost`` (introspection per
         request), or ``not started`` (no protected request yet)."""
-        follower = self.follower if self._pid == os.getpid() else None
+        follower = self.follower if self._pid == forks.pid() else None
         if follower is None:
             return {"feed": "not started", "problem": self._problem}
         state = follower.state

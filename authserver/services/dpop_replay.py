@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -33,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import ReturningInsert
 
+from authserver import forks
 from authserver.database import (
     engine_options,
     restrict_sqlite_files,
@@ -82,12 +82,12 @@ class _Companion:
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
-        if connection is None or self._local.pid != os.getpid():  # not one from before a fork
+        if connection is None or self._local.pid != forks.pid():  # not one from before a fork
             restrict_sqlite_files(self.path)
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection, self._local.pid = connection, os.getpid()
+            self._local.connection, self._local.pid = connection, forks.pid()
         return connection
 
     def first_use(self, key: str, expires: datetime, purge: bool) -> bool:

@@ -29,6 +29,7 @@ from prometheus_client import (
 )
 from werkzeug.exceptions import HTTPException
 
+from authserver import forks
 from authserver.models.client import GRANT_TYPES
 from authserver.telemetry import REQUEST_SECONDS, TOKEN_REQUESTS
 
@@ -89,7 +90,7 @@ class PendingTimings:
 
     def observe(self, labels: tuple[str, str], seconds: float) -> None:
         """Count one request of ``labels`` (route, method) that took ``seconds``."""
-        if self._pid != os.getpid():
+        if self._pid != forks.pid():
             self._start()
         index = bisect.bisect_left(self._bounds, seconds)  # the first bound >= seconds
         with self._lock:
@@ -114,16 +115,16 @@ class PendingTimings:
 
     def _start(self) -> None:
         with self._lock:
-            if self._pid == os.getpid():
+            if self._pid == forks.pid():
                 return
-            self._pid = os.getpid()
+            self._pid = forks.pid()
             self._pending = {}  # a fork's copy of its parent's counts is not its own
         thread = threading.Thread(target=self._run, name="authserver-metrics", daemon=True)
         thread.start()
         atexit.register(self.flush)
 
     def _run(self) -> None:
-        pid = os.getpid()
+        pid = forks.pid()
         while self._pid == pid:
             time.sleep(self.every)
             try:

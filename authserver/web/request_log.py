@@ -21,16 +21,17 @@ from __future__ import annotations
 import atexit
 import collections
 import logging
-import os
 import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii as _quote
+from random import getrandbits
 
 from flask import Flask
 
+from authserver import forks
 from authserver.web.log_format import HANDLER, JSONFormatter, iso_timestamp
 
 log = logging.getLogger("authserver.request")
@@ -52,7 +53,9 @@ class RequestLog:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(8).hex()
+        # A correlation id, not a secret: the random module (reseeded in each forked
+        # child) spares the system call os.urandom makes on every request.
+        request_id = incoming if REQUEST_ID.match(incoming) else f"{getrandbits(64):016x}"
         environ["authserver.request_id"] = request_id
 
         def start(status: str, headers: list[tuple[str, str]], exc_info=None):
@@ -135,13 +138,13 @@ class LineWriter:
         self._starting = threading.Lock()
 
     def put(self, stream, line: str) -> None:
-        if self._pid != os.getpid():
+        if self._pid != forks.pid():
             self._start()
         self._lines.append((stream, line))  # atomic: no lock on the request path
 
     def _start(self) -> None:
         with self._starting:
-            if self._pid == os.getpid():
+            if self._pid == forks.pid():
                 return
             self._lines = collections.deque()  # a fork's copy of the parent's lines is not ours
             self._stop = threading.Event()
@@ -149,7 +152,7 @@ class LineWriter:
                 target=self._run, args=(self._stop,), name="authserver-request-log", daemon=True
             )
             self._thread.start()
-            self._pid = os.getpid()
+            self._pid = forks.pid()
         atexit.register(self.close)
 
     def _run(self, stop: threading.Event) -> None:
@@ -178,7 +181,7 @@ class LineWriter:
         """Write every queued line and stop the thread (at exit; tests). A later line
         starts a new one."""
         thread = self._thread
-        if self._pid != os.getpid() or thread is None:
+        if self._pid != forks.pid() or thread is None:
             return
         with self._starting:
             self._stop.set()
@@ -240,7 +243,7 @@ class _RequestRecord(logging.LogRecord):
     _fixed_pid = 0
 
     def __init__(self, message: str) -> None:
-        pid = os.getpid()
+        pid = forks.pid()
         if _RequestRecord._fixed is None or _RequestRecord._fixed_pid != pid:
             model = logging.LogRecord(log.name, logging.INFO, __file__, 0, "", (), None, "start")
             _RequestRecord._fixed, _RequestRecord._fixed_pid = vars(model), pid
