@@ -26,7 +26,7 @@ from authserver.security.keys import SigningKeyError, SigningKeys
 from authserver.security.passwords import Passwords
 from authserver.services import lockout, policy_store
 from authserver.state import AppState
-from authserver.web import errors, headers, metrics, ratelimit, request_log
+from authserver.web import edge, errors, metrics, ratelimit
 from authserver.web.log_format import JSONFormatter, use_json_handler
 
 BLUEPRINT_MODULES = (wellknown, oauth, changes, examples, health, admin, openapi, console)
@@ -41,7 +41,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     # - settings are checked (production refusals) before anything is created or logged;
     # - AppState is complete before any init_app, route or check can read it;
     # - each WSGI middleware wraps the ones added before it, and ProxyFix comes last, so it
-    #   is the outermost: the security headers, request log and timer inside it, and the
+    #   is the outermost: the edge layer (security headers, request log, timer) inside it, and the
     #   rate limit and audit inside Flask, all see the client address it resolved;
     # - Authlib's log filter once every Authlib module this app uses has been imported.
     # (Inside oauth2.server.build, our token generator replaces the default one Authlib's
@@ -89,10 +89,10 @@ def _build_state(app: Flask) -> AppState:
 
 
 def _init_web(app: Flask, app_state: AppState) -> None:
-    """Error handlers, security headers, request log and timer, the token rate limit."""
+    """Error handlers, the one WSGI layer (security headers, request id, timer and log
+    line), /metrics and the token count, the token rate limit."""
     errors.init_app(app)
-    headers.init_app(app)
-    request_log.init_app(app)
+    edge.init_app(app)
     metrics.init_app(app)
     ratelimit.init_app(app, app_state.rate_limit)
 

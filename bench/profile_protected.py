@@ -113,6 +113,7 @@ def _instrument(app, bare) -> dict[str, Callable]:
     decorator.authenticate = timed("ResourceProtector/Authlib", decorator.authenticate)
     decorator.set_identity = timed("Flask-Principal identity", decorator.set_identity)
     _instrument_token_checks(app)
+    _instrument_edge()
     bare.wsgi_app = timed("bare: Werkzeug/Flask dispatch", bare.wsgi_app)
     bare.view_functions["index"] = timed(
         "bare: view + JSON response", bare.view_functions["index"]
@@ -121,9 +122,7 @@ def _instrument(app, bare) -> dict[str, Callable]:
 
 
 MIDDLEWARE = {
-    "SecurityHeaders": "security headers middleware",
-    "RequestLog": "request log line",
-    "RequestTimer": "metrics timer",
+    "Edge": "edge layer (one WSGI middleware)",
     "ProxyFix": "ProxyFix",
 }
 
@@ -141,6 +140,16 @@ def _instrument_middleware(layer: Callable) -> Callable:
 
     layer.wsgi_app = inner_call
     return timed(name, layer)
+
+
+def _instrument_edge() -> None:
+    """The concerns the edge layer calls by module attribute: each its own component."""
+    from authserver.web import headers, metrics, request_log
+
+    headers.add_to = timed("security headers", headers.add_to)
+    request_log.request_id_of = timed("request log line", request_log.request_id_of)
+    request_log.record = timed("request log line", request_log.record)
+    metrics.time_request = timed("metrics timer", metrics.time_request)
 
 
 def _instrument_token_checks(app) -> None:

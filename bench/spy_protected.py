@@ -30,12 +30,13 @@ RATE = 200  # samples per second
 COMPONENTS = [
     ("request log line", ("request_log.py", "log_format.py", "logging/__init__.py")),
     ("metrics timer", ("web/metrics.py", "prometheus_client")),
-    ("security headers middleware", ("web/headers.py",)),
+    ("security headers", ("web/headers.py",)),
     ("live state / revocation check", ("authserver/live/", "services/revocation.py")),
     ("JWT verify (cached)", ("access_tokens.py", "security/keys.py")),
     ("Flask-Principal identity", ("flask_principal.py", "resource/principal.py")),
     ("ResourceProtector/Authlib", ("authlib/", "resource/challenges.py")),
     ("the view + JSON response", ("api/examples.py", "bare_app.py", "flask/json/")),
+    ("edge layer (one WSGI middleware)", ("web/edge.py",)),
     ("Werkzeug/Flask dispatch", ("flask/", "werkzeug/", "flask_sqlalchemy/", "blinker/")),
     ("gunicorn: HTTP parsing, socket I/O", ("gunicorn/",)),
 ]

@@ -256,17 +256,20 @@ def test_the_writer_thread_writes_every_line_in_order_and_finishes_at_close() ->
 
     streams = [io.StringIO(), io.StringIO()]
     for number in range(200):
-        environ = {"wsgi.errors": streams[number % 2]}
-        request_log._write(environ, json.dumps({"event": "request", "n": number}))
+        fields = (1764547200.5, f"id{number}", "GET", f"/n/{number}", 200, 0.001, "192.0.2.1")
+        request_log.WRITER.put(streams[number % 2], fields)
     request_log.WRITER.close()
 
     for parity, stream in enumerate(streams):
         lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-        assert [line["n"] for line in lines] == list(range(parity, 200, 2))
+        assert [line["path"] for line in lines] == [f"/n/{n}" for n in range(parity, 200, 2)]
         assert {(line["logger"], line["level"], line["event"]) for line in lines} == {
             ("authserver.request", "INFO", "request")
         }
+        assert {line["ts"] for line in lines} == {"2025-12-01T00:00:00.500+00:00"}
+        assert {line["duration_ms"] for line in lines} == {1.0}
     # A line after close starts the writer again.
-    request_log._write({"wsgi.errors": streams[0]}, '{"event": "request", "n": 200}')
+    request_log.WRITER.put(streams[0], (0.0, "last", "GET", "/last", 204, 0.0, None))
     request_log.WRITER.close()
-    assert json.loads(streams[0].getvalue().splitlines()[-1])["n"] == 200
+    last = json.loads(streams[0].getvalue().splitlines()[-1])
+    assert (last["path"], last["status"], last["remote_addr"]) == ("/last", 204, None)

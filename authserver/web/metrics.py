@@ -16,10 +16,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -43,29 +42,11 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-class RequestTimer:
-    """WSGI middleware timing each request under its route and method, observed when the
-    response starts (Flask's request, with its matched rule, is still current then). No
-    Flask hook and no context-proxy lookups: this runs on every request."""
-
-    def __init__(self, wsgi_app: Callable) -> None:
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        started = time.perf_counter()
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
-            request = environ.get("werkzeug.request")
-            if request is not None and "authserver.timed" not in environ:
-                environ["authserver.timed"] = True
-                rule = request.url_rule
-                TIMINGS.observe(
-                    (rule.rule if rule else "(unmatched)", request.method),
-                    time.perf_counter() - started,
-                )
-            return start_response(status, headers, exc_info)
-
-        return self.wsgi_app(environ, start)
+def time_request(request: Request, seconds: float) -> None:
+    """Count a request that took ``seconds`` under its route and method (called by the one
+    WSGI layer, web/edge.py, when the answer starts: the matched rule is known then)."""
+    rule = request.url_rule
+    TIMINGS.observe((rule.rule if rule else "(unmatched)", request.method), seconds)
 
 
 class PendingTimings:
@@ -173,10 +154,8 @@ def _bears(token: str) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """The request timer (middleware), the token-request count and the /metrics route
-    (not registered with AUTHSERVER_METRICS=off)."""
-    # mypy: wsgi_app is a method of Flask; replacing it on the instance is the documented way.
-    app.wsgi_app = RequestTimer(app.wsgi_app)  # type: ignore[method-assign]
+    """The token-request count and the /metrics route (not registered with
+    AUTHSERVER_METRICS=off); requests are timed by the one WSGI layer (web/edge.py)."""
     # Registered for the token endpoint's blueprint only (by name: it is registered later).
     app.after_request_funcs.setdefault(TOKEN_ENDPOINT.split(".")[0], []).append(_count_unanswered)
     if app.config.get("METRICS", "on") != "off":

@@ -3,16 +3,16 @@
 Only the path is logged, never the query string, headers or body: those can carry tokens and
 passwords.
 
-This runs on every request, so it is written for speed (see README, Performance): WSGI
-middleware, so no Flask hook and no context-proxy lookups; the line is written when the
-app starts its response (the request is still current then, so the line goes to that
-request's ``wsgi.errors`` as before); one ``%`` template, strings quoted by the json
-module's own C encoder (exactly what ``json.dumps`` of the same dict gives). When the only
-handler the line would reach is ours (the default), the line is written to the request's
-stream, byte for byte what the handler would write, with no LogRecord and no logging
-dispatch, by a writer thread (a write can block on a busy disk: see ``LineWriter``); when
-anything else listens (a logging config, a test's capture), a
-record goes through the logging module as usual, made without the caller lookup
+This runs on every request, so it is written for speed (see README, Performance): called
+from the one WSGI layer (``web/edge.py``), so no Flask hook and no context-proxy lookups,
+when the app starts its response (the request is still current then, and the line goes to
+that request's ``wsgi.errors``); one ``%`` template, strings quoted by the json module's
+own C encoder (exactly what ``json.dumps`` of the same dict gives). When the only handler
+the line would reach is ours (the default), the request only queues the line's fields: a
+writer thread formats them and writes the line to the request's stream, byte for byte what
+the handler would write, with no LogRecord and no logging dispatch (and a write can block
+on a busy disk: see ``LineWriter``); when anything else listens (a logging config, a test's
+capture), a record goes through the logging module at once, made without the caller lookup
 ``Logger.info`` does, and the formatter splices it after its head.
 """
 
@@ -25,11 +25,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii as _quote
 from random import getrandbits
-
-from flask import Flask
 
 from authserver import forks
 from authserver.web.log_format import HANDLER, JSONFormatter, iso_timestamp
@@ -44,33 +41,34 @@ LINE = (
 )
 
 
-class RequestLog:
-    """WSGI middleware: the request id in and out, and the line when the response starts."""
-
-    def __init__(self, wsgi_app: Callable) -> None:
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        started = time.perf_counter()
-        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+def request_id_of(environ: dict) -> str:
+    """The request's id: a well-formed X-Request-ID it came with, or a new one; kept in
+    the environ for the line and for the answer's header."""
+    incoming = environ.get("HTTP_X_REQUEST_ID")
+    if incoming is None or not REQUEST_ID.fullmatch(incoming):
         # A correlation id, not a secret: the random module (reseeded in each forked
         # child) spares the system call os.urandom makes on every request.
-        request_id = incoming if REQUEST_ID.match(incoming) else f"{getrandbits(64):016x}"
-        environ["authserver.request_id"] = request_id
+        incoming = f"{getrandbits(64):016x}"
+    environ["authserver.request_id"] = incoming
+    return incoming
 
-        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
-            if not any(name.lower() == "x-request-id" for name, _ in headers):
-                headers.append(("X-Request-ID", request_id))
-            if log.isEnabledFor(logging.INFO) and "authserver.logged" not in environ:
-                environ["authserver.logged"] = True
-                message = _message(environ, request_id, int(status[:3]), started)
-                if _only_our_handler():
-                    _write(environ, message)
-                else:
-                    log.handle(_RequestRecord(message))
-            return start_response(status, headers, exc_info)
 
-        return self.wsgi_app(environ, start)
+def record(environ: dict, request, request_id: str, status: str, seconds: float) -> None:
+    """The request's line (``request``: Flask's, or None when Flask never saw it), once
+    the answer starts. When only our handler would see it, its fields go to the writer
+    thread, which formats and writes them; else a record goes through logging now."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if request is not None:
+        method, path, address = request.method, request.path, request.remote_addr
+    else:  # not reached through Flask: the raw values
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        address = environ.get("REMOTE_ADDR")
+    fields = (time.time(), request_id, method, path, int(status[:3]), seconds, address)
+    if _only_our_handler():
+        WRITER.put(environ.get("wsgi.errors") or sys.stderr, fields)
+    else:
+        log.handle(_RequestRecord(_message(fields)))
 
 
 def _only_our_handler() -> bool:
@@ -104,12 +102,10 @@ def _only_our_handler() -> bool:
 _HEAD = '{"ts": "%s", "level": "INFO", "logger": "authserver.request", '
 
 
-def _write(environ: dict, message: str) -> None:
-    """The line HANDLER would write for ``message``, for the same stream (the request's
-    ``wsgi.errors``), without a LogRecord, the logger's and handler's dispatch or a
-    formatter; handed to :data:`WRITER`, which writes it off the request's path."""
-    line = _HEAD % iso_timestamp(time.time()) + message[1:] + "\n"
-    WRITER.put(environ.get("wsgi.errors") or sys.stderr, line)
+def _line(fields: tuple) -> str:
+    """The line HANDLER would write for a request's ``fields`` (see :func:`record`),
+    without a LogRecord, the logger's and handler's dispatch or a formatter."""
+    return _HEAD % iso_timestamp(fields[0]) + _message(fields)[1:] + "\n"
 
 
 class LineWriter:
@@ -120,8 +116,9 @@ class LineWriter:
     (a database next door does that all day). Measured under gunicorn on a busy machine,
     the one synchronous write per request cost protected requests a third of their
     throughput, the worker waiting with the answer already made. Here the request thread
-    only appends the line to a deque; every ``every`` seconds the writer thread wakes and
-    writes what came, one write per stream (gunicorn's ``wsgi.errors`` is a new wrapper
+    only appends the line's fields to a deque; every ``every`` seconds the writer thread
+    wakes, formats what came (in a batch, its code hot in the caches) and writes it, one
+    write per stream (gunicorn's ``wsgi.errors`` is a new wrapper
     per request around the same streams: consecutive lines for the same streams go out
     together). No wake-up per request, one system call per batch. Started on first use
     in each process (after gunicorn's fork); at exit the queue is written out, so no line
@@ -137,10 +134,11 @@ class LineWriter:
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
 
-    def put(self, stream, line: str) -> None:
+    def put(self, stream, fields: tuple) -> None:
+        """Queue the line of a request's ``fields`` (see :func:`record`) for ``stream``."""
         if self._pid != forks.pid():
             self._start()
-        self._lines.append((stream, line))  # atomic: no lock on the request path
+        self._lines.append((stream, fields))  # atomic: no lock on the request path
 
     def _start(self) -> None:
         with self._starting:
@@ -167,13 +165,13 @@ class LineWriter:
         key = stream = None
         with _handler_lock():  # as Handler.handle: never interleaved with other lines
             while lines:
-                item_stream, line = lines.popleft()
+                item_stream, fields = lines.popleft()
                 item_key = _destination(item_stream)
                 if batch and item_key != key:
                     _write_batch(stream, batch)
                     batch = []
                 key, stream = item_key, item_stream
-                batch.append(line)
+                batch.append(_line(fields))
             if batch:
                 _write_batch(stream, batch)
 
@@ -215,19 +213,15 @@ def _write_batch(stream, lines: list[str]) -> None:
 WRITER = LineWriter()
 
 
-def _message(environ: dict, request_id: str, status: int, started: float) -> str:
-    request = environ.get("werkzeug.request")  # Flask's request, still current here
-    if request is not None:
-        method, path, address = request.method, request.path, request.remote_addr
-    else:  # not reached through Flask: the raw values
-        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
-        address = environ.get("REMOTE_ADDR")
+def _message(fields: tuple) -> str:
+    """The request's JSON object (see :func:`record` for ``fields``)."""
+    _when, request_id, method, path, status, seconds, address = fields
     return LINE % (
         request_id,
         _quote(method),
         _quote(path[:200]),
         status,
-        round((time.perf_counter() - started) * 1000, 2),
+        round(seconds * 1000, 2),
         "null" if address is None else _quote(address),
     )
 
@@ -257,11 +251,3 @@ class _RequestRecord(logging.LogRecord):
         attributes["relativeCreated"] = (now / 1e9 - logging._startTime) * 1000  # type: ignore[attr-defined]
         attributes["thread"] = threading.get_ident()
         attributes["threadName"] = threading.current_thread().name
-
-
-def init_app(app: Flask) -> None:
-    """Wrap the app's WSGI callable (Flask's documented way to add middleware)."""
-    if not app.config["REQUEST_LOG"]:
-        return
-    # mypy: wsgi_app is a method of Flask; replacing it on the instance is the documented way.
-    app.wsgi_app = RequestLog(app.wsgi_app)  # type: ignore[method-assign]
