@@ -20,7 +20,7 @@ from authserver.models import AuditEvent, User, UserRole
 from authserver.services import audit, clients, policy_store, users
 from authserver.services.policy_admin import WriteOptions, put_role
 from tests.support import PASSWORD
-from tests.support.browser import skip_reason, watch
+from tests.support.browser import Held, skip_reason, watch
 
 # Chromium runs as processes of its own: `make test-quick` (-m "not processes") leaves these out.
 pytestmark = [
@@ -233,6 +233,58 @@ def test_the_console_is_usable_with_the_keyboard_alone(site, browser):
     expect(page.locator("#users tbody tr")).to_have_count(1)
 
     expect(page.get_by_role("button", name="Manage bob")).to_be_visible()
+    console.assert_clean()
+
+
+def test_a_nav_link_focused_while_the_first_page_loads_keeps_the_focus(site, browser):
+    """A quick keyboard user is on the Users link before the Policy page (shown after
+    sign-in) has loaded: the page finishing its load must not take the focus from the link,
+    or their Enter lands on the page and the navigation is lost."""
+    console = open_console(browser, site)
+    page = console.page
+    policy = Held(console, "/admin/policy")  # a slow server: the page is still loading
+    page.keyboard.type("alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    with policy.expect():
+        page.keyboard.press("Enter")
+    users_link = page.get_by_role("navigation").get_by_role("link", name="Users")
+    users_link.focus()
+
+    policy.release()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Policy")
+    expect(users_link).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Users")
+    expect(page.locator("#users")).to_contain_text("bob")
+    console.assert_clean()
+
+
+def test_a_keyboard_user_moves_on_while_a_page_loads_and_lands_where_they_chose(site, browser):
+    """Enter on a link, then Tab and Enter again before that page has loaded: the focus stays
+    in the navigation (the links are not redrawn under it) and the page that loads late
+    replaces nothing."""
+    console = signed_in(browser, site)
+    page = console.page
+    expect(page.get_by_role("heading", level=1)).to_have_text("Policy")
+    nav = page.get_by_role("navigation")
+    held = Held(console, "/admin/users")
+    nav.get_by_role("link", name="Users").focus()
+    with held.expect():
+        page.keyboard.press("Enter")
+    expect(nav.get_by_role("link", name="Users")).to_be_focused()
+    expect(nav.get_by_role("link", name="Users")).to_have_attribute("aria-current", "page")
+
+    page.keyboard.press("Tab")
+    expect(nav.get_by_role("link", name="Explain")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Explain")
+    with page.expect_event("requestfinished", lambda r: r.url.split("?")[0].endswith("/users")):
+        held.release()  # the Users page's answer, late
+    page.evaluate("0")
+    assert page.locator("#users").count() == 0
+    assert page.get_by_role("heading", level=1).inner_text() == "Explain"
+    expect(page.locator("#main")).to_be_focused()
     console.assert_clean()
 
 

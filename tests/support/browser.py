@@ -140,3 +140,34 @@ def watch(context: Any, base: str) -> Watched:
     page.on("response", lambda response: watched.responses.append(response))
     page.set_default_timeout(20_000)
     return watched
+
+
+class Held:
+    """The page's requests to one admin API path, held unanswered until ``release``: a slow
+    server, deterministically (a page's load still pending while the user goes on)."""
+
+    def __init__(self, watched: Watched, path: str) -> None:
+        self.watched = watched
+        self.path = path
+        self.routes: list[Any] = []
+        watched.page.route(self._matches, self._hold)
+
+    def _hold(self, route: Any) -> None:
+        self.routes.append(route)
+
+    def _matches(self, url: str) -> bool:
+        return url.split("?", 1)[0].endswith(self.path)
+
+    def expect(self) -> Any:
+        """A context: the action inside it makes the page ask for the held path."""
+        return self.watched.page.expect_request(lambda request: self._matches(request.url))
+
+    def release(self) -> None:
+        """Answer every held request (the server's real answers), and hold no more."""
+        page = self.watched.page
+        page.evaluate("0")  # a round trip: the route handler has run for every request seen
+        assert self.routes, f"the page asked for nothing under {self.path}"
+        for route in self.routes:
+            route.continue_()
+        self.routes.clear()
+        page.unroute(self._matches, self._hold)

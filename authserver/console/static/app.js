@@ -28,27 +28,39 @@ function current() {
     return location.hash.replace(/^#\/?/, "");
 }
 
+// What the navigation and the session box were last drawn for. They are redrawn only when
+// that changes: redrawing them on every route (or token refresh) would remove the link or
+// button a keyboard user is on, and their next Tab or Enter would start from the page's top.
+let drawnPages = null;
+let drawnUser = null;
+
 function drawChrome() {
     if (!session.signedIn()) {
+        drawnPages = drawnUser = null;
         fill(nav);
         fill(sessionBox);
         return;
     }
-    const here = current();
-    fill(
-        nav,
-        el(
-            "ul",
-            {},
-            allowed().map((p) =>
-                el(
-                    "li",
-                    {},
-                    el("a", { href: `#/${p.path}`, "aria-current": p.path === here ? "page" : null, text: p.title }),
-                ),
+    const pages = allowed();
+    const key = pages.map((p) => p.path).join(" ");
+    if (key !== drawnPages) {
+        drawnPages = key;
+        fill(
+            nav,
+            el(
+                "ul",
+                {},
+                pages.map((p) => el("li", {}, el("a", { href: `#/${p.path}`, text: p.title }))),
             ),
-        ),
-    );
+        );
+    }
+    const here = `#/${current()}`;
+    for (const link of nav.querySelectorAll("a")) {
+        if (link.getAttribute("href") === here) link.setAttribute("aria-current", "page");
+        else link.removeAttribute("aria-current");
+    }
+    if (session.username() === drawnUser) return;
+    drawnUser = session.username();
     const out = el("button", { type: "button", id: "sign-out", class: "secondary", text: "Sign out" });
     out.addEventListener("click", async () => {
         out.disabled = true;
@@ -96,30 +108,39 @@ async function route() {
     // Every route ends any page still loading: a page that finishes after a sign-out (or a
     // later navigation) must not replace what is shown now.
     const mine = ++rendering;
-    drawChrome();
     if (!session.signedIn()) {
+        drawChrome();
         signInPage();
         if (!performance.getEntriesByName("console:ready").length) performance.mark("console:ready");
         return;
     }
     const pages = allowed();
     if (!pages.length) {
+        drawChrome();
         return fill(main, el("h1", { text: "Nothing to show" }), el("p", { text: "Your token carries no admin scope this console can use." }));
     }
-    const entry = pages.find((p) => p.path === current());
+    let entry = pages.find((p) => p.path === current());
     if (!entry) {
-        location.replace(`#/${pages[0].path}`);
-        return;
+        // The first page the scopes allow, named in the address without a hashchange: a
+        // second route for it would draw everything twice, once under a user already moving.
+        entry = pages[0];
+        history.replaceState(history.state, "", `#/${entry.path}`);
     }
+    drawChrome();
     document.title = `${entry.title} · authserver console`;
     fill(main, el("p", { class: "loading", text: "Loading…" }));
+    // Where the focus is as the page starts loading. Once loaded, the page takes the focus
+    // only if it is still there (or nowhere): a user who moved on meanwhile (a quick keyboard
+    // user on the next link) keeps it, or their Enter would land on the page and be lost.
+    const focused = document.activeElement;
     const holder = el("div");
     const page = await entry.load();
     if (mine !== rendering) return;
     await page.show(holder);
     if (mine !== rendering) return; // another page was asked for meanwhile
     main.replaceChildren(...holder.childNodes);
-    main.focus({ preventScroll: true });
+    const now = document.activeElement;
+    if (now === focused || now === null || now === document.body) main.focus({ preventScroll: true });
 }
 
 session.onChange((reason) => {
