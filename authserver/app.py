@@ -10,7 +10,6 @@ from typing import Any
 
 import redis
 from flask import Flask
-from flask.json.provider import DefaultJSONProvider
 from flask.logging import default_handler
 from sqlalchemy.exc import ArgumentError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -27,6 +26,7 @@ from authserver.security.passwords import Passwords
 from authserver.services import lockout, policy_store
 from authserver.state import AppState
 from authserver.web import edge, errors, metrics, ratelimit
+from authserver.web.json_provider import JSONProvider
 from authserver.web.log_format import JSONFormatter, use_json_handler
 
 BLUEPRINT_MODULES = (wellknown, oauth, changes, examples, health, admin, openapi, console)
@@ -51,8 +51,7 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     app = Flask("authserver", instance_path=str(PROJECT_ROOT / "instance"), static_folder=None)
     app.config.update(settings)
     app.config["AUDIENCE"] = settings["AUDIENCE"] or settings["ISSUER"]
-    if isinstance(app.json, DefaultJSONProvider):
-        app.json.sort_keys = False  # answers keep the order their code builds them in
+    app.json = JSONProvider(app)
     _configure_logging(app)
     _init_database(app)
     app_state = _build_state(app)

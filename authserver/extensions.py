@@ -25,6 +25,8 @@ class _SQLAlchemy(SQLAlchemy):
     """
 
     def _teardown_session(self, exc: BaseException | None) -> None:
+        if not self.session.registry.has():  # no session this request (a protected
+            return  # route's usual case): remove() would look it up twice and raise inside
         try:
             super()._teardown_session(exc)
         except Exception:

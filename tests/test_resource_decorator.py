@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from flask import Blueprint, jsonify, request
-from flask_principal import Permission, RoleNeed, UserNeed
+from flask import Blueprint, g, jsonify, request
+from flask_principal import AnonymousIdentity, Permission, RoleNeed, UserNeed
 
 from authserver.resource import (
     RequiredScopes,
@@ -49,6 +49,16 @@ def permissions():
         user=Permission(UserNeed(args["user"])).can(),
         scope=Permission(ScopeNeed(args["scope"])).can(),
         sub=current_token()["sub"],
+    )
+
+
+@probe.get("/anonymous")
+def anonymous():
+    """No token: Flask-Principal's identity is the anonymous one, with no needs."""
+    return jsonify(
+        anonymous=isinstance(g.identity, AnonymousIdentity),
+        role=Permission(RoleNeed("admin")).can(),
+        open=Permission().can(),
     )
 
 
@@ -202,6 +212,17 @@ def test_principal_identity_does_not_leak_between_requests(client, make_token):
     second = client.get("/probe/permissions", headers=bearer(viewer), query_string=query)
     assert (second.get_json()["role"], second.get_json()["user"]) == (False, False)
     assert second.get_json()["scope"] is False
+
+
+def test_a_route_without_a_token_sees_the_anonymous_identity(client, make_token):
+    """Flask-Principal's anonymous identity, also right after a request that had a token's
+    (the test client shares one app context, so ``g`` outlives a request: the identity must
+    be reset at each request's start, not merely made when first read)."""
+    admin = make_token("root", ("admin",))["access_token"]
+    query = {"role": "admin", "user": "x", "scope": "documents:delete"}
+    assert client.get("/probe/permissions", headers=bearer(admin), query_string=query).json["role"]
+    answer = client.get("/probe/anonymous").get_json()
+    assert answer == {"anonymous": True, "role": False, "open": True}
 
 
 def test_scope_need_is_distinct_from_role_need(client, make_token):
