@@ -82,6 +82,9 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         token = self.generate_token(
             user=self.request.user, scope=self.request.scope, include_refresh_token=may_refresh
         )
+        # The grant's writes come last, after the signing: on SQLite the first write takes
+        # the one write lock, which the other workers' logins then wait for.
+        login.write_pending()  # the login's event (and a rehash)
         self.save_token(token)  # a refresh family: committed with the login's event
         if not may_refresh:
             login.commit_alone()

@@ -8,18 +8,23 @@ rows: loading those made a wrong password ~1 ms slower than an unknown name, iss
 Only a success reads the user's roles. Only the audit trail says why a login failed
 (``bad_credentials``, ``disabled`` or ``locked``).
 
-A failure commits its lockout count and audit event at once. A success commits nothing:
-its ``login.success`` event (and a rehash) joins the grant's transaction and commits with
-the new tokens, atomically, in one commit per grant; a grant that fails after the login
-(an invalid scope) or issues no refresh token commits them through :func:`commit_alone`.
+A failure commits its lockout count and audit event at once. A success writes nothing yet:
+its ``login.success`` event (and a rehash) waits for :func:`write_pending`, which the grant
+calls once its access token is signed, right before its refresh family's inserts, and all
+commit together, atomically, in one commit per grant; a grant that fails after the login
+(an invalid scope) or issues no refresh token writes and commits them through
+:func:`commit_alone`. Writing last keeps the write transaction short: on SQLite the first
+write takes the database's one write lock, and the other workers' logins wait for it (a
+waiter sleeps at least 1 ms), so the lock must not be held across the token's signing.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import Row, Table, bindparam, select, update
 
 from authserver import telemetry
@@ -59,14 +64,35 @@ def login(username: str, password: str, client_id: str | None = None) -> Owner |
     if lockout.counted:
         counters.reset(key)
     user = _loaded(account, password)
-    audit.append("login.success", user.username, f"user:{user.username}", client_id=client_id)
+    _defer(
+        lambda: audit.append(
+            "login.success", user.username, f"user:{user.username}", client_id=client_id
+        )
+    )
     return user
 
 
+#: The writes a successful login leaves for :func:`write_pending` (on ``g``: the request's).
+_PENDING = "authserver_login_pending"
+
+
+def _defer(write: Callable[[], None]) -> None:
+    g.setdefault(_PENDING, []).append(write)
+
+
+def write_pending() -> None:
+    """Write what a successful login recorded (its ``login.success`` event, a rehash)
+    in the current transaction, for the caller to commit. The grant calls it right before
+    its own writes (see the module docstring); once only: the list is emptied."""
+    for write in g.pop(_PENDING, ()):
+        write()
+
+
 def commit_alone() -> None:
-    """Commit what a successful login recorded (its ``login.success`` event, a rehash)
-    when no refresh family commits it: the grant was refused after the login (e.g.
-    ``invalid_scope``), or it issues no refresh token."""
+    """Write and commit what a successful login recorded when no refresh family commits
+    it: the grant was refused after the login (e.g. ``invalid_scope``), or it issues no
+    refresh token."""
+    write_pending()
     db.session.commit()
 
 
@@ -107,7 +133,12 @@ def _loaded(account: Account, password: str) -> Owner:
     at hand."""
     passwords = state().passwords
     if passwords.needs_rehash(account.password_hash):
-        db.session.execute(_REHASH, {"user_id": account.id, "new_hash": passwords.hash(password)})
+        values = {"user_id": account.id, "new_hash": passwords.hash(password)}
+
+        def rehash() -> None:
+            db.session.execute(_REHASH, values)
+
+        _defer(rehash)
     return owners.logged_in(account.id, account.username)
 
 
