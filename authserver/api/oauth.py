@@ -23,7 +23,8 @@ def _checked(respond: Callable[[AuthorizationServer], Response]) -> Response:
     A rejection is rendered here rather than raised, so the token endpoint counts it.
     """
     try:
-        check_form_request(request)
+        # The request itself, not its proxy: the checks read a dozen of its attributes.
+        check_form_request(request._get_current_object())  # type: ignore[attr-defined]
     except RequestRejected as exc:
         return render_oauth(exc)
     except BadRequest:
