@@ -31,9 +31,10 @@ server accepts. Times are Unix seconds.
 **Long-polling** (``wait=SECONDS``, at most :data:`MAX_WAIT`): with nothing after SEQ the
 answer is held until a change arrives or the wait ends, so an idle feed costs one open
 request. While it is held, a newline goes out every :data:`HEARTBEAT` seconds, as long as
-this process's own live state is fresh (SPEC §12): JSON allows whitespace before the
-value, so the body stays one JSON document, and a follower that reads it line by line
-knows the feed is alive and nothing changed, within its bound, without a new request.
+this process's own live state holds every change committed more than :data:`FRESH` ago
+(SPEC §12): JSON allows whitespace before the value, so the body stays one JSON document,
+and a follower that reads it line by line knows the feed is alive and nothing changed,
+within its bound, without a new request.
 
 A held request holds a thread: on gunicorn's sync workers (one request per worker) it
 would hold a whole worker, so there (``wsgi.multithread`` false) the answer comes at once
@@ -57,6 +58,7 @@ from authserver import forks, live
 from authserver.extensions import db
 from authserver.live import log
 from authserver.live.state import CLIENTS
+from authserver.live.sync import LOCAL_CHECK_EVERY
 from authserver.models import LiveChange
 from authserver.models.base import utcnow
 from authserver.security.access_tokens import CLOCK_SKEW
@@ -70,12 +72,18 @@ render_errors_with(bp, render_oauth)
 
 #: The longest hold (seconds): below gunicorn's worker timeout (30 s, config/gunicorn.conf.py).
 MAX_WAIT = 20.0
-#: Seconds between the newlines of a held answer.
-HEARTBEAT = 0.25
+#: Seconds between the newlines of a held answer (a follower trusts its state for
+#: 0.4 s after one: a heartbeat may be 0.25 s late before it asks introspection).
+HEARTBEAT = 0.15
 #: How often (seconds) the watcher looks at the process's live state.
 TICK = 0.05
-#: A heartbeat goes out only while the watcher's last look is this recent (seconds).
-FRESH = 0.5
+#: A heartbeat goes out only while the state the watcher last looked at holds every change
+#: committed more than this long ago (seconds). The kit trusts a heartbeat for 0.4 s
+#: (``authserver.resource.kit.STALE_AFTER``): 0.3 + 0.4 = 0.7 s, within SPEC §12's 1 s.
+#: SQLite: the look less LOCAL_CHECK_EVERY (about 0.1 s); PostgreSQL and Redis: the
+#: instance's own feed confirmation (every 0.2 s by default), so an instance whose feed
+#: lags or is lost stops vouching instead of vouching for a state up to 0.5 s old.
+FRESH = 0.3
 #: What a follower of a server that cannot hold answers waits between polls (seconds).
 POLL_AFTER = 0.25
 
@@ -91,7 +99,7 @@ class Watcher:
         self.app = app
         self.condition = threading.Condition()
         self.seq = -1
-        self.fresh_at = float("-inf")  # monotonic time of the last fresh look
+        self.fresh_at = float("-inf")  # monotonic: every change committed before it is seen
         self.waiters = 0
         self.key_changes = 0  # bumped when the trusted key set changed (SPEC §13)
         self._trusted: object = None
@@ -120,8 +128,10 @@ class Watcher:
                     if self._pid == pid:
                         self._pid = None
                     return
+            looked = time.monotonic()
             try:
-                seq = sync.current().last_seq
+                live_state = sync.current()
+                seq = live_state.last_seq
             except Exception as exc:  # noqa: BLE001 - database down: no fresh look, no heartbeat
                 self.app.logger.warning("changes feed: live state unavailable (%s)", exc)
                 time.sleep(1)
@@ -130,7 +140,7 @@ class Watcher:
             keys.reload_if_changed()  # one os.stat: another process ran `keys ...`
             trusted = keys.verification_keys()  # a new object when the set changed
             with self.condition:
-                self.fresh_at = time.monotonic()
+                self.fresh_at = vouched_for(sync.backend, live_state.confirmed_at, looked)
                 if trusted is not self._trusted:
                     self.key_changes += self._trusted is not None
                     self._trusted = trusted
@@ -149,7 +159,8 @@ class Watcher:
             )
 
     def fresh(self) -> bool:
-        """Whether the last look at the live state (fresh within the bound) is recent."""
+        """Whether the state last looked at holds every change committed more than
+        :data:`FRESH` ago (what a heartbeat vouches for)."""
         return time.monotonic() - self.fresh_at <= FRESH
 
     def idle(self) -> bool:
@@ -157,6 +168,16 @@ class Watcher:
         the app)."""
         with self.condition:
             return self.waiters <= 0 and self._pid is None
+
+
+def vouched_for(backend: str, confirmed_at: float, looked: float) -> float:
+    """The monotonic time before which every commit is in the state looked at, at
+    ``looked``: on SQLite ``PRAGMA data_version`` is read at most every LOCAL_CHECK_EVERY,
+    so the look less that (or the state's confirmation by a sync, if later); elsewhere the
+    confirmation by the instance's feed or its fallback sync, never later than the look."""
+    if backend == "sqlite":
+        confirmed_at = max(confirmed_at, looked - LOCAL_CHECK_EVERY)
+    return min(confirmed_at, looked)
 
 
 _WATCHERS = "authserver.changes"

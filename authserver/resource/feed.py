@@ -3,12 +3,14 @@
 One daemon thread per process (started on the first protected request, again after a
 fork: a gunicorn worker follows the feed itself). It asks for a snapshot, then for the
 changes after the newest seq it holds, with ``wait``: the server holds the request until
-something changes and meanwhile sends a newline every 0.25 s while its own state is fresh.
-Each newline and each answer *confirms* the state: nothing was committed before it that
-the kit has not applied, within the server's own bound. The request path trusts the state
-while the last confirmation is at most ``stale_after`` old (the server's staleness on top
-keeps the sum within SPEC §12's 1 s); past that the feed is lost and the verifier asks
-introspection instead (see :mod:`authserver.resource.kit`).
+something changes and meanwhile sends a newline every 0.15 s while its own state holds
+every change committed more than 0.3 s ago. Each newline and each answer *confirms* the
+state: nothing was committed more than 0.3 s before it that the kit has not applied. The
+request path trusts the state while the last confirmation is at most ``stale_after``
+(0.4 s) old: 0.7 s in all, within SPEC §12's 1 s; past that the feed is lost and the
+verifier asks introspection instead (the arithmetic: :mod:`authserver.resource.kit`).
+The request path notices a lost feed by that age alone: the thread's ``read_timeout``
+and its retries only say when it is logged and when the feed comes back.
 
 A lost feed (a refused or broken connection, no newline within ``read_timeout``, an
 unusable answer) is logged once, retried with backoff (0.1 s doubling to 2 s; 30 s after
@@ -57,7 +59,7 @@ class Follower:
         changes_url: str,
         authorization: str,
         wait: float = 20.0,
-        stale_after: float = 0.5,
+        stale_after: float = 0.4,
         read_timeout: float = 1.0,
         on_answer: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:

@@ -25,9 +25,29 @@ What a protected request does, in the steady state without a network round trip:
    revoked or the user or client was cut off; otherwise narrowed by the live policy and
    the client's scopes now (403 ``insufficient_scope`` beyond them);
 3. when the feed has not confirmed the state within ``stale_after`` (lost, or starting),
-   the token is introspected instead (RFC 7662, the answer kept at most 1 s): slower,
-   still within the bound. If the server cannot be asked either, the answer is 503: the
-   kit never decides on a state older than the bound.
+   the token is introspected instead (RFC 7662, the answer kept at most
+   :data:`INTROSPECTION_TTL`): slower, still within the bound. If the server cannot be
+   asked either, the answer is 503: the kit never decides on a state older than the bound.
+
+**The bound, by construction** (SPEC §12/§18: a change honoured within 1 s). A decision
+rests on a state that may miss the changes of the last few tenths of a second; the worst
+case, per path, is the sum of what each step may add (:func:`worst_case`):
+
+- *feed* (and a feed lost at the moment of the change): a newline of the server's vouches
+  that its state holds every change committed more than ``FRESH`` = 0.3 s ago
+  (``authserver/api/changes.py``: SQLite's ``data_version`` is read every 0.05 s; on
+  PostgreSQL its own feed confirms every 0.2 s); the kit trusts it for
+  :data:`STALE_AFTER` = 0.4 s after it arrives (a newline comes every 0.15 s: 0.25 s of
+  slack). A lost feed is noticed by that age alone, not by the connection's timeout or
+  retries: 0.3 + 0.4 = **0.7 s**.
+- *introspection*: the server answers from its live state, which holds every change
+  committed more than its ``AUTHSERVER_LIVE_STALE_MS`` (0.5 s, the worst case: its own
+  feed lost too; SQLite 0.05 s) ago; the answer is reused for :data:`INTROSPECTION_TTL` =
+  0.2 s from before it was asked: 0.5 + 0.2 = **0.7 s** (SQLite 0.25 s).
+- each process (gunicorn worker) has its own feed and cache: they do not add up, each is
+  within the same bound; a cached answer is never older than the feed's window either
+  (0.2 < 0.4), so switching paths adds nothing. What is left, 0.3 s, is for the request
+  itself and its introspection call.
 
 Errors are RFC 6750 JSON with the same challenges as the server's routes; the token's
 identity is the same Flask-Principal identity (``UserNeed``, ``RoleNeed``, ``ScopeNeed``).
@@ -58,11 +78,28 @@ from authserver.services.errors import ServiceError, Unavailable
 
 logger = logging.getLogger("authserver.resource")
 
-#: The longest an introspection answer is reused (seconds; SPEC §18: at most 1). Half a
-#: second, so that with the server's own bound (its state may be 0.5 s behind) a change
-#: still reaches a request decided by introspection within 1 s.
-INTROSPECTION_TTL = 0.5
+#: SPEC §12/§18: a change at the server is honoured within this (seconds).
+BOUND = 1.0
+#: The longest an introspection answer is reused (seconds), from before it was asked.
+INTROSPECTION_TTL = 0.2
+#: How old the feed's last confirmation may be before a request asks introspection.
+STALE_AFTER = 0.4
+#: What the server's newline vouches for: its state holds every change committed more
+#: than this ago (``authserver.api.changes.FRESH``).
+SERVER_HEARTBEAT_LAG = 0.3
+#: How far behind its commits the server's state may be when it answers introspection
+#: (its ``AUTHSERVER_LIVE_STALE_MS`` default, 500 ms: PostgreSQL with its own feed lost).
+SERVER_STATE_LAG = 0.5
+#: The worst case this kit is built for, leaving the rest of BOUND to the request itself.
+WORST_CASE_TARGET = 0.7
 MAX_CACHED = 4096
+
+
+def worst_case(stale_after: float = STALE_AFTER, ttl: float = INTROSPECTION_TTL) -> float:
+    """The oldest a decision's state can be (seconds): the feed's path (the server's
+    newline, then ``stale_after``) or introspection's (the server's state, then the
+    answer reused for ``ttl``); see the module docstring."""
+    return max(SERVER_HEARTBEAT_LAG + stale_after, SERVER_STATE_LAG + ttl)
 
 
 class KitUnavailable(Unavailable):
@@ -78,7 +115,8 @@ class ResourceServer:
     --introspect`` (it reads the change feed and introspects). ``audience``: the ``aud``
     tokens must carry (the server's AUTHSERVER_AUDIENCE; default: the issuer).
     ``stale_after``: how old the feed's confirmation may be before a request asks
-    introspection instead. ``feed_wait``: how long the server may hold a feed request.
+    introspection instead (at most :data:`STALE_AFTER`: more would break the bound).
+    ``feed_wait``: how long the server may hold a feed request.
     ``jwks_refetch_interval``: at most one JWKS fetch per this many seconds for unknown
     kids. ``principal``: the app's Flask-Principal, if it has one (its identity savers run).
 
@@ -98,7 +136,7 @@ class ResourceServer:
         client_id: str,
         client_secret: str,
         audience: str | None = None,
-        stale_after: float = 0.5,
+        stale_after: float = STALE_AFTER,
         feed_wait: float = 20.0,
         jwks_refetch_interval: float = 5.0,
         timeout: float = 5.0,
@@ -106,6 +144,8 @@ class ResourceServer:
         dpop_replay: dpop.ReplayCache | None = None,
         public_url: str | None = None,
     ) -> None:
+        if not 0 <= stale_after <= STALE_AFTER:
+            raise ValueError(f"stale_after: from 0 to {STALE_AFTER} s (SPEC §12's bound)")
         self.issuer = issuer.rstrip("/")
         self.audience = audience or self.issuer
         self.client_id = client_id
@@ -183,10 +223,11 @@ class ResourceServer:
         return token
 
     def _introspect(self, value: str, token: AccessToken) -> Refused | frozenset[str]:
-        """The fallback decision: RFC 7662 at the server, reused for at most 1 s."""
+        """The fallback decision: RFC 7662 at the server, reused for at most
+        :data:`INTROSPECTION_TTL` from before it was asked (see :func:`worst_case`)."""
         now = time.monotonic()
         cached = self._introspected.get(value)
-        if cached is not None and now - cached[0] <= INTROSPECTION_TTL:
+        if cached is not None and now - cached[0] < INTROSPECTION_TTL:
             answer = cached[1]
         else:
             endpoints = self._endpoints
@@ -244,7 +285,7 @@ class ResourceServer:
             self._authorization,
             wait=self.feed_wait,
             stale_after=self.stale_after,
-            read_timeout=max(1.0, 4 * 0.25),
+            read_timeout=1.0,  # the thread's: a silent connection is dropped
             on_answer=self._on_answer,
         )
         self.follower.start()
