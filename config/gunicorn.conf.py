@@ -106,6 +106,17 @@ def pre_fork(server, worker) -> None:
     refresh_remembered()
 
 
+def post_worker_init(worker) -> None:
+    """Once the worker has built its app: collect what the start left, then move every
+    object it keeps (the app, its modules, ~127,000 objects) out of the garbage
+    collector's sight (``gc.freeze``). Every full collection walked them all: measured,
+    a 70 ms pause every few tens of thousands of requests, 1.5 µs per request on average."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def _remove_samples(folder: str) -> None:
     """Delete prometheus-client's sample files (``*.db``), and nothing else: the folder
     may be one the operator chose, with other files in it."""

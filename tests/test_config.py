@@ -385,3 +385,38 @@ def test_readme_settings_table_lists_every_setting():
     expected |= {f"AUTHSERVER_{name}" for name in ("ENV", "CONFIG_DIR", "BIND", "WORKERS")}
 
     assert rows == expected
+
+
+@pytest.mark.processes
+def test_a_worker_freezes_what_it_built_at_start(tmp_path):
+    """config/gunicorn.conf.py's post_worker_init: after the app is built, its objects
+    leave the garbage collector's generations (gc.freeze), so full collections stop
+    walking them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc, runpy; from authserver.app import create_app; app = create_app(); "
+        "hooks = runpy.run_path('config/gunicorn.conf.py'); "
+        "before = gc.get_freeze_count(); hooks['post_worker_init'](None); "
+        "print(before, gc.get_freeze_count())"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AUTHSERVER_ENV": "development",
+        "AUTHSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'frozen.db'}",
+        "AUTHSERVER_SIGNING_KEYS": str(tmp_path / "keys.json"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    before, after = map(int, result.stdout.split()[-2:])
+    assert before == 0
+    assert after > 50_000  # the app and its modules
