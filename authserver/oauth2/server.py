@@ -6,6 +6,8 @@ several apps would pile up grants and let the last app's config win.
 
 from __future__ import annotations
 
+import contextvars
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import (
@@ -23,10 +25,24 @@ from authserver.oauth2.introspection import IntrospectionEndpoint
 from authserver.oauth2.outcomes import CLIENT_AUTH_FAILED, mark
 from authserver.oauth2.revocation import RevocationEndpoint
 from authserver.services import tokens
+from authserver.services.tokens import grant_clients
 
 #: The one description of a failed client authentication (RFC 6749 §5.2's own words), for an
 #: unknown client, a wrong secret and a confidential client without one alike (SPEC §10).
 CLIENT_AUTH_FAILED_TEXT = "Client authentication failed."
+
+#: Which endpoint is authenticating its client (see :func:`query_client`).
+_ENDPOINT: contextvars.ContextVar[str] = contextvars.ContextVar("authserver_endpoint", default="")
+
+
+def query_client(client_id: str):
+    """Authlib's ``query_client``. The token endpoint reads the row with
+    :func:`grant_clients.find` (a Core statement, no ORM object); introspection and
+    revocation go through :func:`live_clients.find` (introspection: in-process client
+    records, SPEC §12; revocation: ``services.clients.find``)."""
+    if _ENDPOINT.get() == "token":
+        return grant_clients.find(client_id)
+    return live_clients.find(client_id)
 
 
 class TokenServer(AuthorizationServer):
@@ -42,6 +58,7 @@ class TokenServer(AuthorizationServer):
         """Authlib's, but an unknown client and a wrong secret get the same text (Authlib
         says "does not exist" for one and prints its method list, ``none`` included, for
         the other), and the failure is marked for the per-IP rate limit (every endpoint)."""
+        reset = _ENDPOINT.set(endpoint)
         try:
             client = super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
@@ -51,6 +68,8 @@ class TokenServer(AuthorizationServer):
             raise InvalidClientError(
                 description=CLIENT_AUTH_FAILED_TEXT, status_code=401
             ) from None
+        finally:
+            _ENDPOINT.reset(reset)
         if endpoint == "token":
             dpop.check_client(client)  # a --dpop client must prove a key (RFC 9449 §5.2)
         return client
@@ -90,9 +109,7 @@ def _save_token(app: Flask):
 def build(app: Flask) -> TokenServer:
     """The app's token server with our grants, endpoints and token generator."""
     server = TokenServer()
-    # live_clients.find is services.clients.find, except inside introspection (in-process
-    # client records, SPEC §12)
-    server.init_app(app, query_client=live_clients.find, save_token=_save_token(app))
+    server.init_app(app, query_client=query_client, save_token=_save_token(app))
     # init_app registered Authlib's default generator: ours must come after it.
     server.register_token_generator("default", dpop.DPoPTokenGenerator(app))
     server.register_grant(PasswordGrant)
