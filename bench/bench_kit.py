@@ -7,7 +7,7 @@ the server. Prints ratios, all measured in one run.
    /bare`` of the same app, alternating, wrk -c4 (target: at least 0.85x in the steady
    state). The ratio of the workers' CPU time per request is printed too.
 2. **The feed's cost on the server**: requests/s of the server's protected ``GET /api/me``
-   with 100 idle subscribers of ``/oauth/changes`` (held requests, a newline every 0.25 s
+   with 100 idle subscribers of ``/oauth/changes`` (held requests, a newline every 0.15 s
    each) against none, alternating. The server runs threaded workers (gthread, 2 workers
    x 64 threads), as docs/deploy.md says a server with feed subscribers must; the
    subscribers are the kit's own follower threads, in a process of their own.
