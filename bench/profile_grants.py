@@ -1,8 +1,8 @@
 """Where the token endpoint's CPU goes: the password grant beside raw argon2, and the
 refresh grant.
 
-Run: ``.venv/bin/python bench/profile_grants.py [--grants N] [--top N] [--sql]`` (SQLite;
-PostgreSQL when AUTHSERVER_TEST_DATABASE_URL is set, as ``make bench``).
+Run: ``.venv/bin/python bench/profile_grants.py [--grants N] [--top N] [--sql] [--parts]``
+(SQLite; PostgreSQL when AUTHSERVER_TEST_DATABASE_URL is set, as ``make bench``).
 
 In-process, through the WSGI callable, the request log on (written to a line-buffered
 file, as under gunicorn): CPU µs per grant (``thread_time``; the database server's own
@@ -12,7 +12,11 @@ pair's difference: on a shared machine the load moves both of a pair alike. Then
 statements one grant sends (``--sql`` prints them), and cProfile's share of the main
 parts (``--top N``: the N functions with the most own time). Shares come from cProfile,
 which inflates Python-heavy parts more than C calls: read them as an order, the CPU µs as
-the measure.
+the measure. ``--parts`` prints a table of where a password grant's CPU goes, part by part
+in ms beside its own argon2 verify, each part timed with ``thread_time`` around the
+function that does it (exclusive of the parts inside it), in grants served as usual (each
+runs on the caches its own argon2 verify has just emptied); "the rest" is what no timed
+function covers: Flask, the request log, the security headers and the metrics timer.
 """
 
 from __future__ import annotations
@@ -106,6 +110,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=0, help="print the N costliest functions")
     parser.add_argument("--sort", default="tottime", help="--top's order (cumulative, ...)")
     parser.add_argument("--sql", action="store_true", help="print each grant's statements")
+    parser.add_argument(
+        "--parts", action="store_true", help="only the password grant's CPU, part by part"
+    )
     args = parser.parse_args()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authserver-metrics-")
     with prepare(bench_database_url()) as fixture:
@@ -132,8 +139,11 @@ def main() -> None:
             )
             refresh[0] = _post(app, body, errors)["refresh_token"]
 
-        argon2 = _argon2(app)
         logins = max(args.grants // 10, 10)
+        if args.parts:
+            _parts(app, password_once, logins * 2, args.blocks)
+            return
+        argon2 = _argon2(app)
         _paired(app, "password grant", password_once, argon2, logins, args.blocks)
         _measure("refresh grant", refresh_once, args.grants, args.blocks)
         _after_argon2("refresh grant", refresh_once, argon2, logins, args.blocks)
@@ -227,6 +237,104 @@ def _paired(app, name: str, function, argon2, count: int, blocks: int) -> None:
         f"({min(beyond):,.0f}-{max(beyond):,.0f}); argon2 alone / grant "
         f"{statistics.median(t / o for o, t in zip(ours, theirs, strict=True)):.3f}"
     )
+
+
+class _Parts:
+    """CPU ns per named part, exclusive: a timed call inside another is not counted twice."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, int] = {}
+        self._inner: list[int] = []
+        self._undo: list[tuple[object, str, object]] = []
+
+    def time(self, owner: object, attribute: str, name: str) -> None:
+        """Wrap ``owner.attribute`` (a module function, method or instance attribute)."""
+        function = getattr(owner, attribute, None)
+        if function is None:  # not in this version of the code
+            return
+        spent, inner = self.spent, self._inner
+
+        def timed(*args, **kwargs):
+            started = time.thread_time_ns()
+            inner.append(0)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                elapsed = time.thread_time_ns() - started
+                spent[name] = spent.get(name, 0) + elapsed - inner.pop()
+                if inner:
+                    inner[-1] += elapsed
+
+        self._undo.append((owner, attribute, function))
+        setattr(owner, attribute, timed)
+
+    def undo(self) -> None:
+        for owner, attribute, function in reversed(self._undo):
+            setattr(owner, attribute, function)
+
+
+def _parts(app, password_once, count: int, blocks: int) -> None:
+    """Print the password grant's CPU, part by part (see the module docstring)."""
+    import joserfc._rfc7518.jws_algs as jws_algs
+    from sqlalchemy.orm import Session
+
+    import authserver.oauth2.grants as grants_module
+    import authserver.oauth2.server as server_module
+    from authserver import live
+    from authserver.services import audit, clients, login, tokens
+    from authserver.services.tokens import owners
+    from authserver.state import state
+
+    app_state = state(app)
+    parts = _Parts()
+    grant_clients = getattr(tokens, "grant_clients", None)
+    if grant_clients is not None:
+        parts.time(grant_clients, "find", "client: SELECT clients (query_client)")
+    else:
+        parts.time(clients, "find", "client: SELECT clients (query_client)")
+    parts.time(app_state.passwords, "verify", "argon2 verify")
+    parts.time(login, "_account", "login: SELECT users (account)")
+    parts.time(app_state.lockout, "lookup", "login: lockout lookup")
+    parts.time(owners, "logged_in", "login: SELECT user_roles")
+    parts.time(login, "login", "login: its own code")
+    parts.time(audit, "append", "login.success: audit INSERT")
+    parts.time(grants_module, "_granted_scope", "granting rule (live policy, live sync)")
+    parts.time(live, "wait_past_cutoffs", "live cut-off check")
+    parts.time(jws_algs._RSAAlgModel, "sign", "RS256 signature (RSA-2048 private key op)")
+    parts.time(tokens, "issue", "refresh family + token INSERTs")
+    parts.time(Session, "commit", "COMMIT (+ audit log line, live apply)")
+    parts.time(
+        server_module.TokenServer,
+        "create_token_response",
+        "Authlib: request, grant flow, JWT claims/encoding, JSON answer",
+    )
+    parts.time(sys.modules[__name__], "_post", "the rest: Flask, request log, headers, metrics")
+    try:
+        for _ in range(3):
+            password_once()
+        totals: list[dict[str, int]] = []
+        for _ in range(blocks):
+            parts.spent.clear()
+            for _ in range(count):
+                password_once()
+            totals.append(dict(parts.spent))
+    finally:
+        parts.undo()
+
+    def ms(values) -> float:
+        return statistics.median(values) / count / 1e6
+
+    names = sorted(totals[-1], key=lambda name: -ms(t.get(name, 0) for t in totals))
+    argon2 = ms(t.get("argon2 verify", 0) for t in totals)
+    print(f"password grant, CPU per grant in ms (medians of {blocks} blocks of {count}):")
+    print(f"| {'part':<62} | {'ms':>6} |")
+    for name in names:
+        print(f"| {name:<62} | {ms(t.get(name, 0) for t in totals):>6.3f} |")
+    total = ms(sum(t.values()) for t in totals)
+    beyond = ms(sum(v for k, v in t.items() if k != "argon2 verify") for t in totals)
+    print(f"| {'total':<62} | {total:>6.3f} |")
+    print(f"| {'beyond its argon2 verify':<62} | {beyond:>6.3f} |")
+    print(f"argon2 verify / grant: {argon2 / total:.3f}")
 
 
 def _profile(name: str, function, count: int, top: int, sort: str) -> None:
