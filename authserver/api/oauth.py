@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import BadRequest
 
 from authserver.oauth2.request_checks import RequestRejected, check_form_request
 from authserver.state import state
 from authserver.web import metrics
 from authserver.web.errors import render_errors_with, render_oauth
+from authserver.web.forms import parse_urlencoded
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
 render_errors_with(bp, render_oauth)  # RFC 6749 §5.2 JSON, even for a 404 or 405 here
@@ -22,9 +23,11 @@ def _checked(respond: Callable[[AuthorizationServer], Response]) -> Response:
 
     A rejection is rendered here rather than raised, so the token endpoint counts it.
     """
+    # The request itself, not its proxy: the checks read a dozen of its attributes.
+    real = request._get_current_object()  # type: ignore[attr-defined]
     try:
-        # The request itself, not its proxy: the checks read a dozen of its attributes.
-        check_form_request(request._get_current_object())  # type: ignore[attr-defined]
+        parse_urlencoded(real, current_app.debug)  # the form Authlib reads, parsed once, fast
+        check_form_request(real)
     except RequestRejected as exc:
         return render_oauth(exc)
     except BadRequest:
