@@ -5,8 +5,9 @@ work and gets the same answer, so neither timing nor wording tells an attacker w
 accounts exist or are locked: one lookup of the account's columns (no ORM object, no role
 rows: loading those made a wrong password ~1 ms slower than an unknown name, issue 10 item
 4), one argon2 verify (a dummy one without a hash), one lockout write and one audit event.
-Only a success reads the user's roles. Only the audit trail says why a login failed
-(``bad_credentials``, ``disabled`` or ``locked``).
+Only a matching password reads the user again (its roles, and whether it is still enabled:
+a disable committed while argon2 ran ends the login there). Only the audit trail says why a
+login failed (``bad_credentials``, ``disabled`` or ``locked``).
 
 A failure commits its lockout count and audit event at once. A success writes nothing yet:
 its ``login.success`` event (and a rehash) waits for :func:`write_pending`, which the grant
@@ -53,17 +54,22 @@ def login(username: str, password: str, client_id: str | None = None) -> Owner |
         current_app.logger.info("login refused: account locked")
         _audit_failure(account, "locked", client_id)
         return None
-    if not _password_matches(account, password) or account is None or account.disabled:
+    matched = _password_matches(account, password)
+    user = None
+    if matched and account is not None and not account.disabled:
+        user = _loaded(account, password)
+    if user is None:
         until = counters.record_failure(key)
         if until:
             telemetry.LOCKOUTS.inc()
             current_app.logger.warning("account locked after repeated failures")
-        reason = "disabled" if account is not None and account.disabled else "bad_credentials"
+        # disabled: before the login, or (gone too) while its argon2 verify ran
+        disabled = account is not None and (account.disabled or matched)
+        reason = "disabled" if disabled else "bad_credentials"
         _audit_failure(account, reason, client_id, locked=bool(until))
         return None
     if lockout.counted:
         counters.reset(key)
-    user = _loaded(account, password)
     _defer(
         lambda: audit.append(
             "login.success", user.username, f"user:{user.username}", client_id=client_id
@@ -127,10 +133,15 @@ def _password_matches(account: Account | None, password: str) -> bool:
     return passwords.verify(account.password_hash if account is not None else None, password)
 
 
-def _loaded(account: Account, password: str) -> Owner:
-    """The owner of a successful login (its roles read now); a hash made with old
-    parameters is replaced now (committed with the grant), the only time the plaintext is
-    at hand."""
+def _loaded(account: Account, password: str) -> Owner | None:
+    """The owner of a successful login, read again now: its roles, and whether it is still
+    enabled (None if it was disabled or deleted while its argon2 verify ran: the account
+    row was read before it, and a token issued now would carry an ``iat`` past the
+    disable's cut-off). A hash made with old parameters is replaced (written with the
+    grant), the only time the plaintext is at hand."""
+    user = owners.enabled(account.id)
+    if user is None:
+        return None
     passwords = state().passwords
     if passwords.needs_rehash(account.password_hash):
         values = {"user_id": account.id, "new_hash": passwords.hash(password)}
@@ -139,7 +150,7 @@ def _loaded(account: Account, password: str) -> Owner:
             db.session.execute(_REHASH, values)
 
         _defer(rehash)
-    return owners.logged_in(account.id, account.username)
+    return user
 
 
 def _audit_failure(

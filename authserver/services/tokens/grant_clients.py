@@ -50,4 +50,4 @@ def find(client_id: str) -> TokenClient | None:
     row = db.session.execute(_CLIENT, {"client_id": client_id}).first()
     if row is None or row.disabled:
         return None
-    return TokenClient(row)
+    return TokenClient(cast(Client, row))  # a Row: the same attribute names as the model
