@@ -295,7 +295,8 @@ def _parts(app, password_once, count: int, blocks: int) -> None:
     parts.time(app_state.passwords, "verify", "argon2 verify")
     parts.time(login, "_account", "login: SELECT users (account)")
     parts.time(app_state.lockout, "lookup", "login: lockout lookup")
-    parts.time(owners, "logged_in", "login: SELECT user_roles")
+    parts.time(owners, "logged_in", "login: SELECT user_roles")  # before beb45b6
+    parts.time(owners, "enabled", "login: SELECT users + user_roles (after argon2)")
     parts.time(login, "login", "login: its own code")
     parts.time(audit, "append", "login.success: audit INSERT")
     parts.time(grants_module, "_granted_scope", "granting rule (live policy, live sync)")

@@ -18,9 +18,6 @@ from authserver.models import User, UserRole
 
 _USERS = cast(Table, User.__table__)  # declared as a FromClause
 _ROLES = cast(Table, UserRole.__table__)
-_ROLES_OF = (
-    select(_ROLES.c.role).where(_ROLES.c.user_id == bindparam("user_id")).order_by(_ROLES.c.role)
-)
 _OWNER = (
     select(_USERS.c.username, _USERS.c.disabled, _ROLES.c.role)
     .outerjoin(_ROLES, _ROLES.c.user_id == _USERS.c.id)
@@ -42,15 +39,9 @@ class Owner:
         return self.id
 
 
-def logged_in(user_id: int, username: str) -> Owner:
-    """The owner of a login whose account row was just read: only its roles are left."""
-    roles = db.session.execute(_ROLES_OF, {"user_id": user_id}).scalars().all()
-    return Owner(user_id, username, list(roles))
-
-
 def enabled(user_id: int) -> Owner | None:
-    """The user ``user_id`` (a refresh family's) if it still exists and is enabled, else
-    None: a refresh re-checks the present (SPEC §6)."""
+    """The user ``user_id`` if it still exists and is enabled, else None: a refresh
+    re-checks the present (SPEC §6), and so does a login once its password matched."""
     rows = db.session.execute(_OWNER, {"user_id": user_id}).all()
     if not rows or rows[0].disabled:
         return None
