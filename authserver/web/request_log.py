@@ -100,12 +100,14 @@ def _only_our_handler() -> bool:
 
 #: The head of a request line, as JSONFormatter writes it for this logger at INFO.
 _HEAD = '{"ts": "%s", "level": "INFO", "logger": "authserver.request", '
+#: The whole line HANDLER writes: the head, then LINE's fields, in one template.
+_FULL_LINE = _HEAD + LINE[1:] + "\n"
 
 
 def _line(fields: tuple) -> str:
     """The line HANDLER would write for a request's ``fields`` (see :func:`record`),
     without a LogRecord, the logger's and handler's dispatch or a formatter."""
-    return _HEAD % iso_timestamp(fields[0]) + _message(fields)[1:] + "\n"
+    return _FULL_LINE % (iso_timestamp(fields[0]), *_values(fields))
 
 
 class LineWriter:
@@ -197,9 +199,10 @@ def _handler_lock() -> threading.RLock:
 
 def _destination(stream) -> object:
     """What ``stream`` writes to: gunicorn's per-request ``wsgi.errors`` wrapper lists the
-    streams it writes to; any other stream is its own."""
+    streams it writes to (a list: equal lists hold the same stream objects); any other
+    stream is its own."""
     targets = getattr(stream, "streams", None)
-    return tuple(map(id, targets)) if isinstance(targets, list) else id(stream)
+    return targets if isinstance(targets, list) else stream
 
 
 def _write_batch(stream, lines: list[str]) -> None:
@@ -215,8 +218,13 @@ WRITER = LineWriter()
 
 def _message(fields: tuple) -> str:
     """The request's JSON object (see :func:`record` for ``fields``)."""
+    return LINE % _values(fields)
+
+
+def _values(fields: tuple) -> tuple:
+    """LINE's values for a request's ``fields``, quoted as ``json.dumps`` quotes them."""
     _when, request_id, method, path, status, seconds, address = fields
-    return LINE % (
+    return (
         request_id,
         _quote(method),
         _quote(path[:200]),
