@@ -26,6 +26,7 @@ from authserver.security.passwords import Passwords
 from authserver.services import lockout, policy_store
 from authserver.state import AppState
 from authserver.web import edge, errors, metrics, ratelimit
+from authserver.web.application import AuthServerFlask
 from authserver.web.json_provider import JSONProvider
 from authserver.web.log_format import JSONFormatter, use_json_handler
 
@@ -48,7 +49,9 @@ def create_app(env: str | None = None, overrides: Mapping[str, Any] | None = Non
     # init_app registers, so it comes after it.)
     settings = load_settings(env, overrides)
     production.check_settings(settings)
-    app = Flask("authserver", instance_path=str(PROJECT_ROOT / "instance"), static_folder=None)
+    app = AuthServerFlask(
+        "authserver", instance_path=str(PROJECT_ROOT / "instance"), static_folder=None
+    )
     app.config.update(settings)
     app.config["AUDIENCE"] = settings["AUDIENCE"] or settings["ISSUER"]
     app.json = JSONProvider(app)
