@@ -40,9 +40,12 @@ _FAMILIES = cast(Table, RefreshFamily.__table__)  # declared as a FromClause
 _TOKENS = cast(Table, RefreshToken.__table__)
 _INSERT_FAMILY = insert(_FAMILIES)
 _INSERT_TOKEN = insert(_TOKENS)
+#: The columns a login's new family is inserted with (the row :func:`_new_family` builds).
+_FAMILY_COLUMNS = ("id", "user_id", "client_id", "scope", "created_at", "expires_at", "dpop_jkt")
 #: PostgreSQL: a login's family and its first token in one statement, one round trip (the
 #: family's id is made here, so the token's insert needs nothing back from the family's;
-#: the foreign key is checked at the statement's end, when both rows exist).
+#: the foreign key is checked at the statement's end, when both rows exist). Parameters
+#: are the family's columns prefixed ``b_`` (bound names must differ from column names).
 _INSERT_FAMILY_AND_TOKEN = (
     insert(_TOKENS)
     .values(
@@ -54,15 +57,7 @@ _INSERT_FAMILY_AND_TOKEN = (
     )
     .add_cte(
         insert(_FAMILIES)
-        .values(
-            id=bindparam("b_id"),
-            user_id=bindparam("b_user_id"),
-            client_id=bindparam("b_client_id"),
-            scope=bindparam("b_scope"),
-            created_at=bindparam("b_created_at"),
-            expires_at=bindparam("b_expires_at"),
-            dpop_jkt=bindparam("b_dpop_jkt"),
-        )
+        .values({name: bindparam(f"b_{name}") for name in _FAMILY_COLUMNS})
         .cte("new_family")
     )
 )
@@ -118,7 +113,7 @@ def _new_family(
     """Insert a family and its first token; returns the family's id."""
     family_id = secrets.token_hex(16)
     now = utcnow()
-    family = {
+    family = {  # the _FAMILY_COLUMNS
         "id": family_id,
         "user_id": user_id,
         "client_id": client_id,
