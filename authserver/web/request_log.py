@@ -42,15 +42,14 @@ LINE = (
 
 
 def request_id_of(environ: dict) -> str:
-    """The request's id: a well-formed X-Request-ID it came with, or a new one; kept in
-    the environ for the line and for the answer's header."""
+    """The request's id, for its line and the answer's header: a well-formed X-Request-ID
+    it came with, or a new one."""
     incoming = environ.get("HTTP_X_REQUEST_ID")
-    if incoming is None or not REQUEST_ID.fullmatch(incoming):
-        # A correlation id, not a secret: the random module (reseeded in each forked
-        # child) spares the system call os.urandom makes on every request.
-        incoming = f"{getrandbits(64):016x}"
-    environ["authserver.request_id"] = incoming
-    return incoming
+    if incoming is not None and REQUEST_ID.fullmatch(incoming):
+        return incoming
+    # A correlation id, not a secret: the random module (reseeded in each forked child)
+    # spares the system call os.urandom makes on every request.
+    return f"{getrandbits(64):016x}"
 
 
 def record(environ: dict, request, request_id: str, status: str, seconds: float) -> None:
