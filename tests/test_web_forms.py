@@ -11,6 +11,7 @@ BODIES = [
     b"grant_type=password&username=alice&password=s%C3%A9cret",
     b"a=1&a=2&b=&c",
     b"scope=profile+documents%3Aread&x=%zz&y=%",
+    b"bytes=%ff%C3&half=%C3",  # escapes that are not UTF-8: Werkzeug's error handler
     b"",
     b"&&=&k=v=w",
     "naïve=ü".encode(),
